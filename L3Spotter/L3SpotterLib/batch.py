@@ -1,0 +1,128 @@
+"""Run the detector over many cases: one JSON and one PNG per case, and a ``results.csv`` for the batch.
+
+A failing case is recorded with its error and the batch goes on. Every file is written atomically, and a
+rerun over the same output folder skips the cases that already have their JSON (unless ``overwrite``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .atomic_files import atomic_write_text
+from .case_discovery import Case
+from .result import DetectionResult, error_result
+
+CSV_COLUMNS = (
+    "case_id", "input", "status", "l3_slice", "l3_z_ras_mm", "confidence", "l3_position",
+    "slice_axis", "index_increases_towards", "series_uid", "message", "json", "png",
+)
+
+
+@dataclass
+class BatchOutcome:
+    results: list[tuple[Case, DetectionResult]] = field(default_factory=list)
+    skipped: int = 0
+
+    @property
+    def n_failed(self) -> int:
+        return sum(1 for _, result in self.results if result.status == "error")
+
+
+def run_batch(
+    detector,
+    cases: list[Case],
+    out_dir: Path,
+    stride_px: int | None = None,
+    overwrite: bool = False,
+    write_png: bool = True,
+    progress: bool = True,
+) -> BatchOutcome:
+    from tqdm import tqdm
+
+    from .report_png import write_result_png
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    outcome = BatchOutcome()
+    bar = tqdm(cases, desc="L3Spotter", unit="scan", disable=not progress or len(cases) < 2, file=sys.stderr)
+    for case in bar:
+        bar.set_postfix_str(case.case_id[-30:], refresh=False)
+        json_path = out_dir / f"{case.case_id}.json"
+        previous = None if overwrite else _finished_result(json_path, case)
+        if previous is not None:
+            outcome.results.append((case, previous))
+            outcome.skipped += 1
+            continue
+        result = error_result(case.input, case.problem) if case.problem else _detect_safely(detector, case, stride_px)
+        if write_png and result.projection is not None:
+            try:
+                write_result_png(out_dir / f"{case.case_id}.png", result, reference_z_for(case.input))
+            except Exception as error:  # a picture must never cost the case its result
+                result.message = (result.message + "; " if result.message else "") + f"picture not written ({error})"
+        atomic_write_text(json_path, result.to_json() + "\n")
+        outcome.results.append((case, result))
+        write_results_csv(out_dir / "results.csv", outcome.results, out_dir)
+    write_results_csv(out_dir / "results.csv", outcome.results, out_dir)
+    return outcome
+
+
+def _detect_safely(detector, case: Case, stride_px: int | None) -> DetectionResult:
+    try:
+        return detector.detect_path(case.input, stride_px=stride_px)
+    except MemoryError:
+        return error_result(case.input, f"{case.input}: ran out of memory")
+    except Exception as error:  # a batch goes on past any case; the CSV names what went wrong
+        return error_result(case.input, f"{case.input}: unexpected {type(error).__name__}: {error}")
+
+
+def _finished_result(json_path: Path, case: Case) -> DetectionResult | None:
+    if not json_path.is_file():
+        return None
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # unreadable: do the case again
+    if data.get("input") != case.input:
+        return None
+    return DetectionResult.from_dict(data)
+
+
+def reference_z_for(input_path: str) -> float | None:
+    """The reference L3 z from a ``case.json`` beside the input (the layout of ``shared/data`` and the
+    phantoms), or None."""
+    path = Path(input_path)
+    card = (path if path.is_dir() else path.parent) / "case.json"
+    try:
+        value = json.loads(card.read_text(encoding="utf-8")).get("l3_z_ras_mm")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def write_results_csv(path: Path, results: list[tuple[Case, DetectionResult]], out_dir: Path) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for case, result in results:
+        png = out_dir / f"{case.case_id}.png"
+        writer.writerow({
+            "case_id": case.case_id,
+            "input": result.input,
+            "status": result.status,
+            "l3_slice": "" if result.l3_slice is None else result.l3_slice,
+            "l3_z_ras_mm": "" if result.l3_z_ras_mm is None else result.l3_z_ras_mm,
+            "confidence": "" if result.confidence is None else result.confidence,
+            "l3_position": result.l3_position,
+            "slice_axis": (result.slice_axis or {}).get("ijk_axis", ""),
+            "index_increases_towards": (result.slice_axis or {}).get("index_increases_towards", ""),
+            "series_uid": (result.series or {}).get("uid", ""),
+            "message": result.message,
+            "json": f"{case.case_id}.json",
+            "png": png.name if png.exists() else "",
+        })
+    atomic_write_text(path, buffer.getvalue())

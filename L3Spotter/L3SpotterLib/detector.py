@@ -1,0 +1,161 @@
+"""The engine's front door: a loaded model that turns a CT volume into a :class:`DetectionResult`.
+
+    detector = L3Detector()                       # the shipped model, CUDA when available
+    result = detector.detect_path("ct.nii.gz")    # or detect_array(voxels, ijk_to_ras)
+    print(result.summary())
+
+Nothing here knows about Slicer; :mod:`mrml` adapts volume nodes to :meth:`L3Detector.detect_array`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .ct_checks import check_ct_intensities
+from .errors import InputError, L3SpotterError
+from .geometry import GeometryError, VolumeGeometry
+from .inference import choose_device, predict_windows
+from .mip import Projection, project_views
+from .model_card import load_model, resolve_card_path
+from .ramp_correlation import match_ramp
+from .result import (
+    STATUS_FOUND,
+    STATUS_NOT_IN_VIEW,
+    STATUS_UNCERTAIN,
+    DetectionResult,
+    WindowTrace,
+    error_result,
+)
+from .volume_io import load_ct
+from .windows import window_tops
+
+# A scan shorter than this along the body axis cannot show a vertebra and its neighbours.
+MIN_Z_EXTENT_MM = 60.0
+
+
+class L3Detector:
+    """A model loaded once, ready to detect L3 in any number of volumes."""
+
+    def __init__(self, model: str | Path | None = None, device: str = "auto", batch_size: int = 32):
+        self.device = choose_device(device)
+        self.network, self.card = load_model(model, map_location=self.device)
+        self.network.to(self.device)
+        self.model_path = resolve_card_path(model)
+        self.batch_size = batch_size
+
+    @property
+    def model_info(self) -> dict:
+        return {"name": self.card.name, "card": str(self.model_path), "weights_sha256": self.card.weights_sha256, "device": str(self.device)}
+
+    def projections(self, voxels: np.ndarray, geometry: VolumeGeometry) -> list[Projection]:
+        """The model's views of the volume, on the model's grid (one per entry of the card's views)."""
+        return project_views(voxels, geometry, self.card.views, self.card.grid)
+
+    def detect_path(self, path, stride_px: int | None = None) -> DetectionResult:
+        """Load a file or DICOM folder and detect; any problem becomes a result with status ``error``."""
+        started = time.perf_counter()
+        try:
+            volume = load_ct(path)
+        except L3SpotterError as error:
+            return error_result(str(path), str(error))
+        read_s = time.perf_counter() - started
+        result = self.detect_array(volume.voxels, volume.geometry, source=str(path), series=volume.series, stride_px=stride_px)
+        result.timings_s = {"read": read_s, **result.timings_s}
+        return result
+
+    def detect_array(
+        self,
+        voxels: np.ndarray,
+        geometry_or_ijk_to_ras,
+        source: str = "array",
+        series: dict | None = None,
+        stride_px: int | None = None,
+    ) -> DetectionResult:
+        """Detect L3 in a ``[k, j, i]`` array with its geometry (a VolumeGeometry or a 4x4 IJK->RAS)."""
+        try:
+            return self._detect(voxels, geometry_or_ijk_to_ras, source, series, stride_px)
+        except L3SpotterError as error:
+            return error_result(source, _strip_source(str(error), source))
+
+    def _detect(self, voxels, geometry_or_ijk_to_ras, source, series, stride_px) -> DetectionResult:
+        timings = {}
+        geometry = _as_geometry(geometry_or_ijk_to_ras, voxels)
+        low_z, high_z = geometry.z_range_ras_mm
+        if high_z - low_z < MIN_Z_EXTENT_MM:
+            raise InputError(
+                f"the scan covers only {high_z - low_z:.0f} mm along the body axis; at least {MIN_Z_EXTENT_MM:.0f} mm are needed"
+            )
+        card = self.card
+        stride_px = int(stride_px or card.default_stride_px)
+        if stride_px < 1:
+            raise InputError(f"the window stride must be at least 1 pixel, got {stride_px}")
+
+        check_ct_intensities(voxels)
+        started = time.perf_counter()
+        projections = self.projections(voxels, geometry)
+        timings["mip"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        stacked = np.stack([projection.pixels for projection in projections])
+        n_rows = stacked.shape[1]
+        tops = window_tops(n_rows, card.window_height_px, stride_px)
+        predictions = predict_windows(self.network, stacked, tops, card.window_height_px, self.device, self.batch_size)
+        timings["cnn"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        match = match_ramp(tops, predictions, card.window_height_px, n_rows, card.row_mm, card.confidence_threshold)
+        timings["correlation"] = time.perf_counter() - started
+
+        reference = projections[0]
+        result = DetectionResult(
+            input=source,
+            status=STATUS_FOUND,
+            confidence=round(match.confidence, 4),
+            l3_position=match.l3_position,
+            edge_distance_mm=None if match.edge_distance_mm is None else round(match.edge_distance_mm, 2),
+            slice_axis=geometry.describe_slice_axis(),
+            n_slices=geometry.n_slices,
+            series=series,
+            model=self.model_info,
+            trace=WindowTrace(
+                window_top_z_ras_mm=[round(float(z), 3) for z in reference.row_to_z_ras_mm(tops)],
+                predicted_fraction=[round(float(p), 4) for p in predictions],
+                window_height_mm=card.window_height_px * card.row_mm,
+                stride_px=stride_px,
+                row_mm=card.row_mm,
+            ),
+            timings_s=timings,
+            projection=projections,
+        )
+        if match.l3_position in ("above_scan", "below_scan"):
+            result.status = STATUS_NOT_IN_VIEW
+            result.message = "L3 lies above the scan" if match.l3_position == "above_scan" else "L3 lies below the scan"
+            return result
+        z_ras_mm = float(reference.row_to_z_ras_mm(match.l3_row))
+        result.l3_z_ras_mm = round(z_ras_mm, 2)
+        result.l3_slice = int(np.clip(np.floor(geometry.z_ras_mm_to_slice(z_ras_mm) + 0.5), 0, geometry.n_slices - 1))
+        if match.confidence < card.confidence_threshold:
+            result.status = STATUS_UNCERTAIN
+            result.message = f"confidence {match.confidence:.2f} is below the model's threshold {card.confidence_threshold:.2f}"
+        return result
+
+
+def _as_geometry(geometry_or_ijk_to_ras, voxels: np.ndarray) -> VolumeGeometry:
+    if voxels.ndim != 3:
+        raise InputError(f"a {voxels.ndim}-D array; L3Spotter needs a 3-D CT volume indexed [k, j, i]")
+    shape_ijk = tuple(reversed(voxels.shape))
+    if isinstance(geometry_or_ijk_to_ras, VolumeGeometry):
+        if geometry_or_ijk_to_ras.shape_ijk != shape_ijk:
+            raise InputError(f"the geometry is for {geometry_or_ijk_to_ras.shape_ijk} voxels but the array has {shape_ijk}")
+        return geometry_or_ijk_to_ras
+    try:
+        return VolumeGeometry(np.asarray(geometry_or_ijk_to_ras, dtype=float), shape_ijk)
+    except GeometryError as error:
+        raise InputError(str(error)) from None
+
+
+def _strip_source(message: str, source: str) -> str:
+    return message if message.startswith(source) else f"{source}: {message}"

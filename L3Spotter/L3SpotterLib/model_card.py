@@ -1,0 +1,170 @@
+"""A model is a weights file (a torch state dict) plus a model card (JSON) that says how to use it.
+
+The card records everything inference must reproduce exactly (backbone, views, mm grid, window size, HU
+window) and what a reader needs to trust it (training data, measured accuracy, the weights' SHA-256).
+Loading checks the card's fields and the weights' checksum, and reads the weights with
+``torch.load(..., weights_only=True)`` so that a weights file can never run code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+
+from .errors import ModelError
+from .mip import VIEWS, MipGrid
+from .networks import BACKBONES
+
+CARD_FORMAT = "l3spotter-model-card/1"
+MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
+DEFAULT_MODEL_NAME = "l3spotter_mobilenet_v2"
+
+
+@dataclass
+class ModelCard:
+    name: str
+    backbone: str
+    views: list[str]
+    row_mm: float
+    col_mm: float
+    window_height_px: int
+    window_width_px: int
+    hu_window: tuple[float, float]
+    weights_file: str
+    weights_sha256: str = ""
+    default_stride_px: int = 2
+    confidence_threshold: float = 0.5
+    training_data: dict = field(default_factory=dict)
+    accuracy: dict = field(default_factory=dict)
+    notes: str = ""
+    format: str = CARD_FORMAT
+
+    @property
+    def grid(self) -> MipGrid:
+        return MipGrid(row_mm=self.row_mm, col_mm=self.col_mm, width_px=self.window_width_px, hu_window=tuple(self.hu_window))
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["hu_window"] = list(self.hu_window)
+        return data
+
+    def validate(self, source: str) -> None:
+        problems = []
+        if self.format != CARD_FORMAT:
+            problems.append(f"format is {self.format!r}, expected {CARD_FORMAT!r}")
+        if self.backbone not in BACKBONES:
+            problems.append(f"backbone {self.backbone!r} is not one of {BACKBONES}")
+        if not self.views or any(view not in VIEWS for view in self.views) or len(set(self.views)) != len(self.views):
+            problems.append(f"views {self.views!r} must be distinct entries of {VIEWS}")
+        if not (self.row_mm > 0 and self.col_mm > 0):
+            problems.append("the mm grid must be positive")
+        if not (self.window_height_px >= 16 and self.window_width_px >= 16):
+            problems.append("the window must be at least 16x16 pixels")
+        if len(self.hu_window) != 2 or not self.hu_window[0] < self.hu_window[1]:
+            problems.append(f"hu_window {self.hu_window!r} must be [low, high] with low < high")
+        if self.default_stride_px < 1:
+            problems.append("default_stride_px must be at least 1")
+        if problems:
+            raise ModelError(f"{source}: invalid model card: " + "; ".join(problems))
+
+
+def sha256_of_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_card_path(model: str | Path | None) -> Path:
+    """The card for ``model``: None (the shipped default), a card ``.json``, a ``.pt`` beside its card,
+    or the name of a model in ``Resources/Models``."""
+    if model is None or model == "":
+        return MODELS_DIR / f"{DEFAULT_MODEL_NAME}.json"
+    path = Path(model)
+    if path.suffix == ".pt":
+        return path.with_suffix(".json")
+    if path.suffix == ".json" or path.exists():
+        return path
+    return MODELS_DIR / f"{model}.json"
+
+
+def read_card(card_path: Path) -> ModelCard:
+    if not card_path.is_file():
+        raise ModelError(f"{card_path}: no such model card")
+    try:
+        data = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{card_path}: the model card is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{card_path}: the model card must be a JSON object")
+    known = {spec.name for spec in fields(ModelCard)}
+    required = [spec.name for spec in fields(ModelCard) if spec.default is MISSING and spec.default_factory is MISSING]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise ModelError(f"{card_path}: the model card lacks {', '.join(missing)}")
+    card = ModelCard(**{key: value for key, value in data.items() if key in known})
+    card.hu_window = tuple(card.hu_window)
+    card.validate(str(card_path))
+    return card
+
+
+def load_model(model: str | Path | None = None, map_location="cpu"):
+    """Read a card and its weights; return ``(network, card)`` with the network in eval mode."""
+    import torch
+
+    from .networks import WindowRegressor
+
+    card_path = resolve_card_path(model)
+    card = read_card(card_path)
+    weights_path = card_path.parent / card.weights_file
+    if not weights_path.is_file():
+        raise ModelError(f"{weights_path}: the weights file named by {card_path.name} is missing")
+    actual = sha256_of_file(weights_path)
+    if card.weights_sha256 and actual != card.weights_sha256:
+        raise ModelError(
+            f"{weights_path}: SHA-256 {actual[:12]}... does not match the card's {card.weights_sha256[:12]}... "
+            "(corrupt or replaced weights)"
+        )
+    try:
+        state = torch.load(weights_path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises several types for corrupt or unsafe files
+        raise ModelError(f"{weights_path}: cannot load the weights ({type(error).__name__}: {error})") from None
+    network = WindowRegressor(card.backbone, n_views=len(card.views))
+    try:
+        network.load_state_dict(_float32_state(state))
+    except RuntimeError as error:
+        raise ModelError(f"{weights_path}: the weights do not fit a {card.backbone} window regressor ({error})") from None
+    network.eval()
+    return network, card
+
+
+def save_model(network, card: ModelCard, card_path: Path, half_precision: bool = False) -> ModelCard:
+    """Write the weights and the card (atomically), filling in the card's weights file and SHA-256.
+
+    ``half_precision`` stores float tensors as float16 to halve the file; they are widened on load.
+    """
+    import torch
+
+    from .atomic_files import atomic_write_bytes, atomic_write_text
+
+    card_path = Path(card_path)
+    weights_path = card_path.with_suffix(".pt")
+    state = {key: value.detach().cpu() for key, value in network.state_dict().items()}
+    if half_precision:
+        state = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(weights_path, buffer.getvalue())
+    card.weights_file = weights_path.name
+    card.weights_sha256 = hashlib.sha256(buffer.getvalue()).hexdigest()
+    card.validate(str(card_path))
+    atomic_write_text(card_path, json.dumps(card.to_dict(), indent=2) + "\n")
+    return card
+
+
+def _float32_state(state: dict) -> dict:
+    return {key: value.float() if value.is_floating_point() else value for key, value in state.items()}

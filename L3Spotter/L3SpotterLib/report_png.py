@@ -1,0 +1,73 @@
+"""A picture of one detection: the MIP with the L3 line, and the window trace beside it on the same z axis.
+
+People check a detector by looking: the trace shows the ramp the correlation found (its lower end sits on
+the L3 line), and a wrong answer shows up as a ramp in the wrong place or no ramp at all.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from .atomic_files import atomic_write_bytes
+from .result import DetectionResult
+from .windows import window_target
+
+
+def render_result_png(result: DetectionResult, reference_z_ras_mm: float | None = None, dpi: int = 100) -> bytes:
+    """PNG bytes: each view's MIP with the detected (and reference) L3 line, and the window trace."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    projections = result.projection or []
+    n_images = len(projections)
+    figure = Figure(figsize=(3.2 * n_images + 3.2, 6.4), dpi=dpi, layout="constrained")
+    axes = figure.subplots(1, n_images + 1, sharey=True, width_ratios=[1.0] * n_images + [0.8]) if n_images else [figure.subplots()]
+    axes = np.atleast_1d(axes)
+
+    for axis, projection in zip(axes, projections):
+        z_top = projection.z_top_ras_mm
+        z_bottom = float(projection.row_to_z_ras_mm(projection.n_rows - 1))
+        width_mm = projection.pixels.shape[1] * projection.row_mm
+        axis.imshow(projection.pixels, cmap="gray", vmin=0, vmax=1, aspect="equal", extent=(0, width_mm, z_bottom, z_top))
+        axis.set_title(f"{projection.view} MIP")
+        axis.set_xlabel("mm")
+        _draw_levels(axis, result, reference_z_ras_mm)
+    axes[0].set_ylabel("z (RAS, mm)")
+
+    trace_axis = axes[-1]
+    if result.trace is not None:
+        tops_z = np.asarray(result.trace.window_top_z_ras_mm)
+        predicted = np.asarray(result.trace.predicted_fraction)
+        trace_axis.plot(predicted, tops_z, ".", markersize=3, color="tab:blue", label="CNN, per window")
+        if result.l3_z_ras_mm is not None:
+            ideal = window_target(-result.l3_z_ras_mm, -tops_z, result.trace.window_height_mm)
+            trace_axis.plot(ideal, tops_z, "-", color="tab:orange", linewidth=1.2, label="ideal ramp at L3")
+        trace_axis.set_xlim(-0.05, 1.05)
+        trace_axis.set_xlabel("L3 position in window\n(0 = top, 1 = bottom)")
+        trace_axis.set_title("window trace")
+        _draw_levels(trace_axis, result, reference_z_ras_mm)
+        trace_axis.legend(loc="lower right", fontsize=7)
+    figure.suptitle(_title(result), fontsize=9)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def write_result_png(path, result: DetectionResult, reference_z_ras_mm: float | None = None) -> None:
+    atomic_write_bytes(path, render_result_png(result, reference_z_ras_mm))
+
+
+def _draw_levels(axis, result: DetectionResult, reference_z_ras_mm: float | None) -> None:
+    if result.l3_z_ras_mm is not None:
+        axis.axhline(result.l3_z_ras_mm, color="red", linewidth=1.2, label="L3 (detected)")
+    if reference_z_ras_mm is not None:
+        axis.axhline(reference_z_ras_mm, color="lime", linewidth=1.2, linestyle="--", label="L3 (reference)")
+
+
+def _title(result: DetectionResult) -> str:
+    name = result.input if len(result.input) < 70 else "..." + result.input[-67:]
+    return f"{name}\n{result.summary()}"

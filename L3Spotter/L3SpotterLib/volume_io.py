@@ -1,0 +1,259 @@
+"""Read a CT volume from a file or a DICOM folder, with its full geometry, through SimpleITK.
+
+Every failure becomes an :class:`InputError` whose message names the path and the problem. The input is
+only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputError
+from .geometry import GeometryError, VolumeGeometry
+
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+# Bytes per component of each SimpleITK component type, to size a volume before reading it.
+_COMPONENT_BYTES = {
+    sitk.sitkUInt8: 1, sitk.sitkInt8: 1, sitk.sitkUInt16: 2, sitk.sitkInt16: 2,
+    sitk.sitkUInt32: 4, sitk.sitkInt32: 4, sitk.sitkFloat32: 4,
+    sitk.sitkUInt64: 8, sitk.sitkInt64: 8, sitk.sitkFloat64: 8,
+}
+_NIFTI1_HEADER_BYTES = 348
+
+
+@dataclass
+class CtVolume:
+    """A CT volume: voxels indexed ``[k, j, i]`` (as SimpleITK gives them) and where they lie.
+
+    ``voxels`` may be a read-only view into a SimpleITK image kept alive by this object; nothing in
+    L3Spotter writes to it.
+    """
+
+    voxels: np.ndarray
+    geometry: VolumeGeometry
+    source: str
+    series: dict | None = None
+    _keep_alive: object = field(default=None, repr=False)
+
+
+class quiet_itk_warnings:
+    """Silence ITK's console warnings (e.g. GDCM's "No Series were found") while probing folders."""
+
+    def __enter__(self):
+        self._previous = sitk.ProcessObject.GetGlobalWarningDisplay()
+        sitk.ProcessObject.SetGlobalWarningDisplay(False)
+        return self
+
+    def __exit__(self, *exc_info):
+        sitk.ProcessObject.SetGlobalWarningDisplay(self._previous)
+        return False
+
+
+def dicom_series_ids(folder) -> tuple[str, ...]:
+    """The DICOM series UIDs of the files directly inside ``folder`` (no recursion)."""
+    with quiet_itk_warnings():
+        return tuple(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder)))
+
+
+def has_volume_suffix(path: Path) -> bool:
+    return path.name.lower().endswith(VOLUME_SUFFIXES)
+
+
+def load_ct(path) -> CtVolume:
+    """Load a CT volume from a NIfTI/NRRD/MHA/MHD file or a folder holding a DICOM series.
+
+    A folder with several series: the CT series with the most slices is used, and
+    :attr:`CtVolume.series` says which.
+    """
+    path_text = str(path)
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path_text}: no such file or folder")
+    if path.is_dir():
+        image, series = _read_dicom_folder(path, path_text)
+    else:
+        image, series = _read_image_file(path, path_text), None
+    voxels = _checked_voxels(image, path_text)
+    try:
+        geometry = VolumeGeometry.from_sitk_image(image)
+    except GeometryError as error:
+        raise InputError(f"{path_text}: {error}") from None
+    return CtVolume(voxels=voxels, geometry=geometry, source=path_text, series=series, _keep_alive=image)
+
+
+def _read_image_file(path: Path, path_text: str) -> sitk.Image:
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path_text}: the file cannot be read (permission denied)")
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise InputError(f"{path_text}: not an image file that SimpleITK can read (NIfTI, NRRD, MHA/MHD or DICOM)") from None
+    _check_shape_information(reader.GetSize(), reader.GetNumberOfComponents(), path_text)
+    _check_memory(reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID(), path_text)
+    if path.name.lower().endswith(".nii.gz"):
+        _check_gzip_nifti_complete(path, reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID(), path_text)
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        raise InputError(f"{path_text}: the image data cannot be read ({_first_line(error)})") from None
+    if image.GetDimension() == 4:
+        size = list(image.GetSize())
+        if size[3] != 1:
+            raise InputError(f"{path_text}: a 4-D image {tuple(size)}; L3Spotter needs a single 3-D CT volume")
+        # A 3-D volume stored with a singleton 4th axis (some converters write NIfTI this way).
+        image = sitk.Extract(image, size[:3] + [0], [0, 0, 0, 0])
+    return image
+
+
+def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict]:
+    series_ids = dicom_series_ids(folder)
+    if not series_ids:
+        raise InputError(f"{path_text}: the folder holds no DICOM series")
+    candidates = []
+    for series_id in series_ids:
+        files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), series_id)
+        tags = _dicom_tags(files[0])
+        candidates.append({"uid": series_id, "files": files, **tags})
+    # Prefer CT, then the series with the most slices.
+    candidates.sort(key=lambda c: (c["modality"] == "CT", len(c["files"])), reverse=True)
+    chosen = candidates[0]
+    if len(chosen["files"]) < 2:
+        raise InputError(f"{path_text}: the DICOM series {chosen['uid']} has a single slice, not a 3-D volume")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(chosen["files"])
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        raise InputError(f"{path_text}: the DICOM series {chosen['uid']} cannot be read ({_first_line(error)})") from None
+    series = {
+        "uid": chosen["uid"],
+        "description": chosen["description"],
+        "modality": chosen["modality"],
+        "n_files": len(chosen["files"]),
+        "n_series_in_folder": len(candidates),
+        "other_series": [{"uid": c["uid"], "modality": c["modality"], "n_files": len(c["files"])} for c in candidates[1:]],
+    }
+    return image, series
+
+
+def _dicom_tags(file_name: str) -> dict:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(file_name)
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return {"modality": "", "description": ""}
+
+    def tag(key):
+        return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
+
+    return {"modality": tag("0008|0060"), "description": tag("0008|103e")}
+
+
+def _check_shape_information(size, n_components: int, path_text: str) -> None:
+    extents = [int(n) for n in size if n > 1]
+    if len(size) > 3 and len(extents) > 3:
+        raise InputError(f"{path_text}: a {len(size)}-D image {tuple(size)}; L3Spotter needs a single 3-D CT volume")
+    if len(extents) < 3:
+        shape = "x".join(str(n) for n in size)
+        raise InputError(f"{path_text}: a 2-D image ({shape}); L3Spotter needs a 3-D CT volume")
+    if n_components != 1:
+        raise InputError(
+            f"{path_text}: {n_components} values per voxel (an RGB or vector image); L3Spotter needs a scalar CT in HU"
+        )
+
+
+def _check_memory(size, n_components: int, pixel_id: int, path_text: str) -> None:
+    """Refuse early, with the size needed, rather than be killed by the kernel half-way through."""
+    component_bytes = _COMPONENT_BYTES.get(_component_id(pixel_id), 4)
+    needed_bytes = int(np.prod(size, dtype=np.float64)) * n_components * component_bytes
+    available_bytes = available_memory_bytes()
+    if available_bytes is not None and needed_bytes > available_bytes:
+        raise InputError(
+            f"{path_text}: the volume needs {needed_bytes / 2**30:.1f} GiB of memory "
+            f"but only {available_bytes / 2**30:.1f} GiB is available"
+        )
+
+
+def _component_id(pixel_id: int) -> int:
+    # Scalar ids are their own component id; vector ids map to their scalar component type.
+    vector_to_scalar = {
+        getattr(sitk, "sitkVector" + name): getattr(sitk, "sitk" + name)
+        for name in ("UInt8", "Int8", "UInt16", "Int16", "UInt32", "Int32", "UInt64", "Int64", "Float32", "Float64")
+    }
+    return vector_to_scalar.get(pixel_id, pixel_id)
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), or None where it cannot be known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def _check_gzip_nifti_complete(path: Path, size, n_components: int, pixel_id: int, path_text: str) -> None:
+    """Detect a truncated ``.nii.gz``, which SimpleITK reads without error, filling the rest with zeros.
+
+    The gzip trailer's last four bytes hold the uncompressed length (mod 2**32). In a truncated file those
+    bytes are compressed data, so they almost never equal header + voxel bytes.
+    """
+    component_bytes = _COMPONENT_BYTES.get(_component_id(pixel_id), 1)
+    voxel_bytes = int(np.prod(size, dtype=np.float64)) * n_components * component_bytes
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(0, os.SEEK_END)
+            if stream.tell() < 18:
+                raise InputError(f"{path_text}: the gzip file is truncated")
+            stream.seek(-4, os.SEEK_END)
+            (stored_length,) = struct.unpack("<I", stream.read(4))
+        with gzip.open(path, "rb") as header_stream:
+            header = header_stream.read(_NIFTI1_HEADER_BYTES + 4)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        raise InputError(f"{path_text}: the gzip stream is corrupt or truncated") from None
+    header_bytes = _nifti_data_offset(header)
+    if header_bytes is None:
+        return  # not a NIfTI-1 header we understand; nothing to compare against
+    expected = (header_bytes + voxel_bytes) % 2**32
+    if stored_length != expected:
+        raise InputError(
+            f"{path_text}: the file is truncated or corrupt (the gzip data do not hold the "
+            f"{header_bytes + voxel_bytes} bytes its NIfTI header announces)"
+        )
+
+
+def _nifti_data_offset(header: bytes) -> int | None:
+    """Where the voxel data start in a NIfTI-1 single file (``vox_offset``), or None if not NIfTI-1."""
+    if len(header) < _NIFTI1_HEADER_BYTES:
+        return None
+    for endian in ("<", ">"):
+        (sizeof_hdr,) = struct.unpack(endian + "i", header[:4])
+        if sizeof_hdr == _NIFTI1_HEADER_BYTES:
+            (vox_offset,) = struct.unpack(endian + "f", header[108:112])
+            return int(vox_offset)
+    return None
+
+
+def _checked_voxels(image: sitk.Image, path_text: str) -> np.ndarray:
+    _check_shape_information(image.GetSize(), image.GetNumberOfComponentsPerPixel(), path_text)
+    return sitk.GetArrayViewFromImage(image)
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    # ITK messages start with a file:line prefix; the last line carries the description.
+    return lines[-1] if lines else type(error).__name__

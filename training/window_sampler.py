@@ -1,0 +1,131 @@
+"""Training windows drawn from cached projections, with augmentation that mimics real variation.
+
+Each window is cut from a projection made by the engine's own :func:`L3SpotterLib.mip.project_views`, so
+training and inference see identical pixels. Sampling is balanced: half the windows hold L3, half do
+not. Augmentations, each drawn per window:
+
+* scale along z (patient height and vertebra size vary by about 10 %),
+* crop of the field of view (scans start and stop anywhere; the rest is padding, as at inference),
+* left-right flip of the frontal view,
+* intensity gain, gamma and offset (scanner, contrast phase, bone density), and Gaussian noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from L3SpotterLib.windows import window_target
+
+
+@dataclass
+class TrainingProjection:
+    """A case ready for training: ``pixels[view, row, col]`` in [0, 1] and L3's row (may lie outside)."""
+
+    pixels: np.ndarray
+    l3_row: float
+    case_id: str = ""
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    z_scale_range: tuple[float, float] = (0.9, 1.1)
+    crop_probability: float = 0.5
+    flip_probability: float = 0.5
+    gain_range: tuple[float, float] = (0.8, 1.2)
+    gamma_range: tuple[float, float] = (0.7, 1.4)
+    offset_range: tuple[float, float] = (-0.08, 0.08)
+    noise_sd_range: tuple[float, float] = (0.0, 0.04)
+
+
+NO_AUGMENTATION = Augmentation(
+    z_scale_range=(1.0, 1.0), crop_probability=0.0, flip_probability=0.0, gain_range=(1.0, 1.0),
+    gamma_range=(1.0, 1.0), offset_range=(0.0, 0.0), noise_sd_range=(0.0, 0.0),
+)
+
+
+class WindowSampler:
+    """Draws ``(windows [batch, views, H, W], targets [batch])`` from a list of projections."""
+
+    def __init__(
+        self,
+        projections: list[TrainingProjection],
+        height_px: int,
+        seed: int,
+        augmentation: Augmentation = Augmentation(),
+        share_with_l3: float = 0.5,
+        frontal_channel: int | None = 0,
+    ):
+        if not projections:
+            raise ValueError("no training projections")
+        self.projections = projections
+        self.height_px = height_px
+        self.rng = np.random.default_rng(seed)
+        self.augmentation = augmentation
+        self.share_with_l3 = share_with_l3
+        # Only the frontal view has a meaningful left-right flip (the lateral view's columns are A -> P).
+        self.frontal_channel = frontal_channel
+
+    def batch(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        first = self.projections[0].pixels
+        windows = np.zeros((size, first.shape[0], self.height_px, first.shape[2]), dtype=np.float32)
+        targets = np.zeros(size, dtype=np.float32)
+        for index in range(size):
+            projection = self.projections[self.rng.integers(len(self.projections))]
+            windows[index], targets[index] = self.window(projection)
+        return windows, targets
+
+    def window(self, projection: TrainingProjection) -> tuple[np.ndarray, float]:
+        """One augmented window of ``projection`` and its target."""
+        rng, aug, height = self.rng, self.augmentation, self.height_px
+        n_rows = projection.pixels.shape[1]
+        scale = rng.uniform(*aug.z_scale_range)
+        scaled_rows = n_rows * scale
+        crop_start, crop_end = 0.0, scaled_rows
+        if rng.random() < aug.crop_probability:
+            # Keep at least a quarter of a window, drop up to 60 % of the scan from either end.
+            keep = rng.uniform(max(0.4 * scaled_rows, height / 4.0), scaled_rows)
+            crop_start = rng.uniform(0.0, scaled_rows - keep)
+            crop_end = crop_start + keep
+        crop_start, crop_end = np.floor(crop_start), np.floor(crop_end)
+        l3_in_crop = (projection.l3_row + 0.5) * scale - 0.5 - crop_start
+        cropped_rows = int(crop_end - crop_start)
+
+        if rng.random() < self.share_with_l3:
+            top = int(np.floor(l3_in_crop - rng.uniform(0.0, height)))
+        else:
+            top = int(rng.integers(-(height - 1), max(cropped_rows, 1)))
+        target = float(window_target(l3_in_crop, top, height))
+
+        # Rows of the window in scaled-and-cropped coordinates, then back to source rows.
+        rows = top + np.arange(height, dtype=float)
+        inside = (rows >= 0) & (rows < cropped_rows)
+        source_rows = (rows + crop_start + 0.5) / scale - 0.5
+        inside &= (source_rows >= -0.5) & (source_rows <= n_rows - 0.5)
+        window = np.zeros((projection.pixels.shape[0], height, projection.pixels.shape[2]), dtype=np.float32)
+        if inside.any():
+            window[:, inside, :] = _interpolate_rows(projection.pixels, source_rows[inside])
+            window[:, inside, :] = self._augment_intensity(window[:, inside, :])
+        if self.frontal_channel is not None and rng.random() < aug.flip_probability:
+            window[self.frontal_channel] = window[self.frontal_channel, :, ::-1]
+        return window, target
+
+    def _augment_intensity(self, pixels: np.ndarray) -> np.ndarray:
+        rng, aug = self.rng, self.augmentation
+        gamma = rng.uniform(*aug.gamma_range)
+        gain = rng.uniform(*aug.gain_range)
+        offset = rng.uniform(*aug.offset_range)
+        noise_sd = rng.uniform(*aug.noise_sd_range)
+        out = gain * np.power(pixels, gamma) + offset
+        if noise_sd > 0:
+            out = out + rng.normal(0.0, noise_sd, size=pixels.shape).astype(np.float32)
+        return np.clip(out, 0.0, 1.0)
+
+
+def _interpolate_rows(pixels: np.ndarray, source_rows: np.ndarray) -> np.ndarray:
+    clamped = np.clip(source_rows, 0, pixels.shape[1] - 1)
+    low = np.floor(clamped).astype(int)
+    high = np.minimum(low + 1, pixels.shape[1] - 1)
+    weight = (clamped - low).astype(np.float32)[None, :, None]
+    return pixels[:, low, :] * (1 - weight) + pixels[:, high, :] * weight
