@@ -21,11 +21,14 @@ from L3SpotterLib.windows import window_target
 
 @dataclass
 class TrainingProjection:
-    """A case ready for training: ``pixels[view, row, col]`` in [0, 1] and L3's row (may lie outside)."""
+    """A case ready for training: ``pixels[view, row, col]`` in [0, 1] and L3's row (may lie outside the
+    scan: phantoms know where L3 is even when the field of view misses it)."""
 
     pixels: np.ndarray
     l3_row: float
     case_id: str = ""
+    slice_thickness_mm: float = 0.0
+    in_view: bool = True
 
 
 @dataclass(frozen=True)
