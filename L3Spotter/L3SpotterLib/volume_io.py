@@ -16,7 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
-from .geometry import GeometryError, VolumeGeometry
+from .geometry import LPS_TO_RAS, GeometryError, VolumeGeometry
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -78,12 +78,15 @@ def load_ct(path) -> CtVolume:
     if not path.exists():
         raise InputError(f"{path_text}: no such file or folder")
     if path.is_dir():
-        image, series = _read_dicom_folder(path, path_text)
+        image, series, ijk_to_ras = _read_dicom_folder(path, path_text)
     else:
-        image, series = _read_image_file(path, path_text), None
+        image, series, ijk_to_ras = _read_image_file(path, path_text), None, None
     voxels = _checked_voxels(image, path_text)
     try:
-        geometry = VolumeGeometry.from_sitk_image(image)
+        if ijk_to_ras is not None:
+            geometry = VolumeGeometry(ijk_to_ras, image.GetSize())
+        else:
+            geometry = VolumeGeometry.from_sitk_image(image)
     except GeometryError as error:
         raise InputError(f"{path_text}: {error}") from None
     return CtVolume(voxels=voxels, geometry=geometry, source=path_text, series=series, _keep_alive=image)
@@ -115,7 +118,7 @@ def _read_image_file(path: Path, path_text: str) -> sitk.Image:
     return image
 
 
-def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict]:
+def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict, np.ndarray | None]:
     series_ids = dicom_series_ids(folder)
     if not series_ids:
         raise InputError(f"{path_text}: the folder holds no DICOM series")
@@ -131,10 +134,13 @@ def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict]:
         raise InputError(f"{path_text}: the DICOM series {chosen['uid']} has a single slice, not a 3-D volume")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(chosen["files"])
+    reader.MetaDataDictionaryArrayUpdateOn()
     try:
-        image = reader.Execute()
+        with quiet_itk_warnings():  # ITK warns about uneven spacing; we check it ourselves below
+            image = reader.Execute()
     except RuntimeError as error:
         raise InputError(f"{path_text}: the DICOM series {chosen['uid']} cannot be read ({_first_line(error)})") from None
+    gantry_tilt_deg, ijk_to_ras = dicom_stacking(reader, image, f"{path_text}: the DICOM series {chosen['uid']}")
     series = {
         "uid": chosen["uid"],
         "description": chosen["description"],
@@ -142,8 +148,61 @@ def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict]:
         "n_files": len(chosen["files"]),
         "n_series_in_folder": len(candidates),
         "other_series": [{"uid": c["uid"], "modality": c["modality"], "n_files": len(c["files"])} for c in candidates[1:]],
+        "gantry_tilt_deg": gantry_tilt_deg,
     }
-    return image, series
+    return image, series, ijk_to_ras
+
+
+# Relative deviation of a slice gap from the median gap that still counts as even spacing.
+_EVEN_SPACING_TOLERANCE = 0.1
+# Below this (degrees) a tilt between the stacking direction and the slice normal is rounding noise.
+_TILT_NOISE_DEG = 0.5
+
+
+def dicom_stacking(reader: sitk.ImageSeriesReader, image: sitk.Image, what: str) -> tuple[float | None, np.ndarray | None]:
+    """Check the slice positions of a read series; return (gantry tilt in degrees, exact IJK->RAS matrix),
+    or (None, None) where the files lack the position tags (then ITK's geometry is used).
+
+    ITK derives the slice spacing from the first two slices and assumes the slices stack along their
+    normal. Missing or unevenly spaced slices would then silently misplace every z, so they are refused.
+    Gantry tilt (slices stacked obliquely to their normal) is handled: the stacking vector measured from
+    the positions becomes the k column of the matrix, which keeps every slice's z exact.
+    """
+    n_slices = image.GetDepth()
+    keys = ("0020|0032", "0020|0037")
+    if not all(reader.HasMetaDataKey(index, key) for index in (0, n_slices - 1) for key in keys):
+        return None, None
+    try:
+        positions = np.array([[float(v) for v in reader.GetMetaData(index, "0020|0032").split("\\")] for index in range(n_slices)])
+        orientation = np.array([float(v) for v in reader.GetMetaData(0, "0020|0037").split("\\")])
+    except (RuntimeError, ValueError):
+        return None, None
+    row_direction, column_direction = orientation[:3], orientation[3:6]
+    normal = np.cross(row_direction, column_direction)
+    gaps = np.diff(positions @ normal)
+    if np.any(np.abs(gaps) < 1e-3):
+        raise InputError(f"{what} has two slices at the same position")
+    typical = float(np.median(np.abs(gaps)))
+    worst = int(np.argmax(np.abs(np.abs(gaps) - typical)))
+    if abs(abs(gaps[worst]) - typical) > _EVEN_SPACING_TOLERANCE * typical:
+        ratio = abs(gaps[worst]) / typical
+        if ratio > 1.5 and abs(ratio - round(ratio)) < _EVEN_SPACING_TOLERANCE:
+            missing = int(round(ratio)) - 1
+            raise InputError(
+                f"{what} has {missing} missing slice(s) after slice {worst} (a gap of {abs(gaps[worst]):.2f} mm "
+                f"where slices are {typical:.2f} mm apart)"
+            )
+        raise InputError(f"{what} has uneven slice spacing (gaps from {np.abs(gaps).min():.2f} to {np.abs(gaps).max():.2f} mm)")
+    stacking_vector = (positions[-1] - positions[0]) / (n_slices - 1)
+    cosine = abs(stacking_vector @ normal) / np.linalg.norm(stacking_vector)
+    tilt_deg = float(np.degrees(np.arccos(min(1.0, cosine))))
+    spacing = image.GetSpacing()
+    ijk_to_lps = np.eye(4)
+    ijk_to_lps[:3, 0] = row_direction * spacing[0]
+    ijk_to_lps[:3, 1] = column_direction * spacing[1]
+    ijk_to_lps[:3, 2] = stacking_vector
+    ijk_to_lps[:3, 3] = positions[0]
+    return (round(tilt_deg, 2) if tilt_deg > _TILT_NOISE_DEG else 0.0), LPS_TO_RAS @ ijk_to_lps
 
 
 def _dicom_tags(file_name: str) -> dict:
