@@ -6,9 +6,7 @@ only ever opened for reading.
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import SimpleITK as sitk
 
 from .errors import InputError
 from .geometry import LPS_TO_RAS, GeometryError, VolumeGeometry
+from .nifti_checks import check_nifti_file
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -26,7 +25,6 @@ _COMPONENT_BYTES = {
     sitk.sitkUInt32: 4, sitk.sitkInt32: 4, sitk.sitkFloat32: 4,
     sitk.sitkUInt64: 8, sitk.sitkInt64: 8, sitk.sitkFloat64: 8,
 }
-_NIFTI1_HEADER_BYTES = 348
 
 
 @dataclass
@@ -102,11 +100,13 @@ def _read_image_file(path: Path, path_text: str) -> sitk.Image:
     except RuntimeError:
         raise InputError(f"{path_text}: not an image file that SimpleITK can read (NIfTI, NRRD, MHA/MHD or DICOM)") from None
     _check_shape_information(reader.GetSize(), reader.GetNumberOfComponents(), path_text)
-    _check_memory(reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID(), path_text)
-    if path.name.lower().endswith(".nii.gz"):
-        _check_gzip_nifti_complete(path, reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID(), path_text)
+    voxel_bytes = _voxel_bytes(reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID())
+    _check_memory(voxel_bytes, path_text)
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        check_nifti_file(path, voxel_bytes, path_text)
     try:
-        image = reader.Execute()
+        with quiet_itk_warnings():  # e.g. "unexpected scales in sform": the header checks above speak instead
+            image = reader.Execute()
     except RuntimeError as error:
         raise InputError(f"{path_text}: the image data cannot be read ({_first_line(error)})") from None
     if image.GetDimension() == 4:
@@ -232,10 +232,12 @@ def _check_shape_information(size, n_components: int, path_text: str) -> None:
         )
 
 
-def _check_memory(size, n_components: int, pixel_id: int, path_text: str) -> None:
+def _voxel_bytes(size, n_components: int, pixel_id: int) -> int:
+    return int(np.prod(size, dtype=np.float64)) * n_components * _COMPONENT_BYTES.get(_component_id(pixel_id), 4)
+
+
+def _check_memory(needed_bytes: int, path_text: str) -> None:
     """Refuse early, with the size needed, rather than be killed by the kernel half-way through."""
-    component_bytes = _COMPONENT_BYTES.get(_component_id(pixel_id), 4)
-    needed_bytes = int(np.prod(size, dtype=np.float64)) * n_components * component_bytes
     available_bytes = available_memory_bytes()
     if available_bytes is not None and needed_bytes > available_bytes:
         raise InputError(
@@ -262,48 +264,6 @@ def available_memory_bytes() -> int | None:
                     return int(line.split()[1]) * 1024
     except OSError:
         return None
-    return None
-
-
-def _check_gzip_nifti_complete(path: Path, size, n_components: int, pixel_id: int, path_text: str) -> None:
-    """Detect a truncated ``.nii.gz``, which SimpleITK reads without error, filling the rest with zeros.
-
-    The gzip trailer's last four bytes hold the uncompressed length (mod 2**32). In a truncated file those
-    bytes are compressed data, so they almost never equal header + voxel bytes.
-    """
-    component_bytes = _COMPONENT_BYTES.get(_component_id(pixel_id), 1)
-    voxel_bytes = int(np.prod(size, dtype=np.float64)) * n_components * component_bytes
-    try:
-        with open(path, "rb") as stream:
-            stream.seek(0, os.SEEK_END)
-            if stream.tell() < 18:
-                raise InputError(f"{path_text}: the gzip file is truncated")
-            stream.seek(-4, os.SEEK_END)
-            (stored_length,) = struct.unpack("<I", stream.read(4))
-        with gzip.open(path, "rb") as header_stream:
-            header = header_stream.read(_NIFTI1_HEADER_BYTES + 4)
-    except (OSError, EOFError, gzip.BadGzipFile):
-        raise InputError(f"{path_text}: the gzip stream is corrupt or truncated") from None
-    header_bytes = _nifti_data_offset(header)
-    if header_bytes is None:
-        return  # not a NIfTI-1 header we understand; nothing to compare against
-    expected = (header_bytes + voxel_bytes) % 2**32
-    if stored_length != expected:
-        raise InputError(
-            f"{path_text}: the file is truncated or corrupt (the gzip data do not hold the "
-            f"{header_bytes + voxel_bytes} bytes its NIfTI header announces)"
-        )
-
-
-def _nifti_data_offset(header: bytes) -> int | None:
-    """Where the voxel data start in a NIfTI-1 single file (``vox_offset``), or None if not NIfTI-1."""
-    if len(header) < _NIFTI1_HEADER_BYTES:
-        return None
-    for endian in ("<", ">"):
-        (sizeof_hdr,) = struct.unpack(endian + "i", header[:4])
-        if sizeof_hdr == _NIFTI1_HEADER_BYTES:
-            (vox_offset,) = struct.unpack(endian + "f", header[108:112])
-            return int(vox_offset)
     return None
 
 
