@@ -116,10 +116,12 @@ def compute_projection(scan: AnnotatedScan, spec: ProjectionSpec) -> TrainingPro
 def phantom_l3_level(phantom) -> tuple[float, bool]:
     """(L3's true z, whether L3 lies wholly in the scan) for a generated phantom."""
     case = phantom.case
-    true_z = case.get("l3_true_z_ras_mm", case.get("l3_z_ras_mm"))
-    if true_z is None:
-        raise ValueError(f"phantom {case.get('seed')}: the generator gave no L3 level")
-    return float(true_z), case.get("l3_slice") is not None
+    in_view = case.get("l3_slice") is not None
+    if case.get("l3_z_ras_mm") is not None:
+        return float(case["l3_z_ras_mm"]), in_view
+    # L3 outside the scan has no label voxels; the generator still knows where its body lies.
+    landmarks = phantom.variants["patient_placement"]["landmarks_z_ras_mm"]
+    return 0.5 * (landmarks["l3_top"] + landmarks["l3_bottom"]), in_view
 
 
 def _scan_key(scan: AnnotatedScan, spec: ProjectionSpec) -> str:
