@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from .canvas import Canvas
 from .pelvis import Pelvis
@@ -102,7 +103,7 @@ def build_body_profile(params: dict, spine: Spine, thorax: Thorax, pelvis: Pelvi
     stations += [
         (pelvis.crest_top_z_mm - 15.0, l5.centre[0], l5.centre[1] + 90.0 * size + 0.9 * visceral, sacrum_back - 20.0 - 15 * muscle,
          crest_hw + 12.0 + 0.4 * visceral, 1.0, 12.0 * muscle),
-        (hip_z, 0.0, pelvis.symphysis[1] + 30.0 + 0.3 * visceral, sacrum_back - 35.0 - 25.0 * muscle, hip_x + 62.0 * size + 10 * muscle, 1.0, 12.0),
+        (hip_z, 0.0, pelvis.symphysis[1] + 30.0 + 0.3 * visceral, sacrum_back - 45.0 - 30.0 * muscle, hip_x + 62.0 * size + 10 * muscle, 1.0, 12.0),
         (hip_z - 60.0 * size, 0.0, pelvis.symphysis[1] + 15.0, sacrum_back - 40.0 - 25.0 * muscle, hip_x + 50.0 * size, 1.0, 12.0),
         (hip_z - 100.0 * size, 0.0, pelvis.symphysis[1] - 20.0, sacrum_back - 10.0, 40.0, 1.0, 6.0),
         (hip_z - 115.0 * size, 0.0, pelvis.symphysis[1] - 40.0, sacrum_back + 10.0, 5.0, 0.5, 1.0),
@@ -112,7 +113,8 @@ def build_body_profile(params: dict, spine: Spine, thorax: Thorax, pelvis: Pelvi
     z_bottom = float(table[0, 0])
     z_top = float(table[-1, 0]) + 40.0
     grid = np.arange(z_bottom - 4.0, z_top + 4.0, _PROFILE_STEP_MM)
-    columns = [np.interp(grid, table[:, 0], table[:, c]) for c in range(1, table.shape[1])]
+    # smooth along z (sigma 24 mm): the skin does not follow each vertebra's steps
+    columns = [ndimage.gaussian_filter1d(np.interp(grid, table[:, 0], table[:, c]), 12.0, mode="nearest") for c in range(1, table.shape[1])]
     x_centre, y_front, y_back, half_width, fat_scale, muscle_mm = columns
     # above the neck the trunk closes (the head is a separate shape)
     closing = np.clip((grid - (table[-1, 0] + 10.0)) / 30.0, 0.0, 1.0)
@@ -151,33 +153,44 @@ def _ellipse_distance(x, y, x_c, y_c, a, b):
 
 
 def paint_body(canvas: Canvas, profile: BodyProfile, hu: dict) -> None:
-    """Paint skin, fat, muscle wall and interior fat for the trunk and thighs (whole volume, slabwise)."""
+    """Paint skin, fat, muscle wall and interior fat for the trunk and thighs (whole volume, slabwise).
+
+    The outline's parameters are looked up once per image row (k, j) at the row's centre rather than
+    per voxel: the patient's lean makes z vary by at most ~20 mm across a row, and the profile is
+    smoothed over more than that, so the outline moves by a millimetre or two at most.
+    """
     k, j, i = canvas.shape_kji
     skin_mm = 2.0
+    leg_boxes = [(leg, fat, canvas.bounding_box(leg)) for leg, fat in profile.legs]
     for slab in canvas.slabs((0, k, 0, j, 0, i)):
         x, y, z = canvas.frame_coordinates(slab)
-        idx = profile.index(z)
+        idx = profile.index(z[:, :, (slab[5] - slab[4]) // 2 : (slab[5] - slab[4]) // 2 + 1])  # [k, j, 1]
         x_c = profile.x_centre[idx]
         front = profile.y_front_lean[idx]
         back = profile.y_back_lean[idx]
-        half = profile.half_width_lean[idx]
+        half = np.maximum(profile.half_width_lean[idx], 1.0)
         fat_f, fat_b, fat_s = profile.fat_front[idx], profile.fat_back[idx], profile.fat_side[idx]
         muscle = profile.muscle_mm[idx]
-        del idx
         y_c = 0.5 * (front + back)
         b_lean = np.maximum(0.5 * (front - back), 1.0)
-        lean = _ellipse_distance(x, y, x_c, y_c, np.maximum(half, 1.0), b_lean)
-        lean = np.maximum(lean, (back + 0.12 * b_lean) - y)  # flat back on the table
+        lean = _ellipse_distance(x, y, x_c, y_c, half, b_lean)
+        np.maximum(lean, (back + 0.12 * b_lean) - y, out=lean)  # flat back on the table
         outer_front = front + fat_f
         outer_back = back - fat_b
         b_outer = 0.5 * (outer_front - outer_back)
         outer = _ellipse_distance(x, y, x_c, 0.5 * (outer_front + outer_back), half + fat_s, b_outer)
-        outer = np.maximum(outer, (outer_back + 0.12 * b_outer) - y)
+        np.maximum(outer, (outer_back + 0.12 * b_outer) - y, out=outer)
         cavity = lean + muscle  # the trunk's interior; the thighs have none
-        for lean_leg, leg_fat in profile.legs:
-            sub = lean_leg.sdf(x, y, z)
-            np.minimum(lean, sub, out=lean)
-            np.minimum(outer, sub - np.float32(leg_fat), out=outer)
+        for leg, leg_fat, box in leg_boxes:
+            if box is None:
+                continue
+            sub = (max(box[0], slab[0]), min(box[1], slab[1]), box[2], box[3], box[4], box[5])
+            if sub[1] <= sub[0]:
+                continue
+            view = np.s_[sub[0] - slab[0] : sub[1] - slab[0], sub[2] : sub[3], sub[4] : sub[5]]
+            d_leg = leg.sdf(x[view], y[view], z[view])
+            np.minimum(lean[view], d_leg, out=lean[view])
+            np.minimum(outer[view], d_leg - np.float32(leg_fat), out=outer[view])
         canvas.blend(slab, canvas.occupancy(outer), hu["skin"])
         canvas.blend(slab, canvas.occupancy(outer + np.float32(skin_mm)), hu["fat"])
         canvas.blend(slab, canvas.occupancy(lean), hu["muscle"])

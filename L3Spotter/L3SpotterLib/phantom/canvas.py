@@ -58,8 +58,10 @@ class Canvas:
         self.ijk_to_anatomy = np.linalg.inv(np.asarray(anatomy_to_ras, dtype=float)) @ self.ijk_to_ras
         spacing = np.linalg.norm(self.ijk_to_ras[:3, :3], axis=0)
         self.spacing_mm = spacing
-        # Soft-edge width: the voxel's geometric mean size, so thin slices and coarse pixels both count.
-        self.edge_mm = float(np.prod(spacing) ** (1.0 / 3.0))
+        # Soft-edge width: 1.5 x the voxel's geometric mean size, so thin slices and coarse pixels both
+        # count. Narrower edges leave moire in MIPs of thin oblique plates (scapula, ilium) that real
+        # scans, resampled from their acquisition and full of texture, do not show.
+        self.edge_mm = 1.5 * float(np.prod(spacing) ** (1.0 / 3.0))
 
     # ----------------------------------------------------------------------------------------------
     # Geometry helpers

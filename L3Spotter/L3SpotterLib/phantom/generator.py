@@ -104,13 +104,15 @@ def generate_phantom(seed: int, voxel_mm: float | None = None, **overrides) -> P
     for z in np.linspace(pelvis.ischial_tuberosity_z_mm, profile.z_top_mm - 60.0, 30):
         p = profile.at(z)
         for dx in (-0.4, 0.0, 0.4):
-            back_points.append([p["x_centre"] + dx * p["half_width"], p["y_back"] + 2.0, z])
+            # the back is flattened 12 % of the half-depth above the ellipse's lowest point (see body.py)
+            flat_back = p["y_back"] + 0.12 * 0.5 * (p["y_front"] - p["y_back"])
+            back_points.append([p["x_centre"] + dx * p["half_width"], flat_back, z])
     table_top_y = float(transform_points(anatomy_to_ras, back_points)[:, 1].min())
-    table, table_details = build_table(table_top_y, hu, build_rng)
-
-    # ---- paint: air, body, soft tissue, bones, metal, table
     shape_kji = tuple(grid["shape_ijk"][::-1])
     canvas = Canvas(shape_kji, grid["ijk_to_ras"], anatomy_to_ras, hu["air"])
+    table, table_details = build_table(table_top_y, hu, build_rng, canvas.edge_mm)
+
+    # ---- paint: air, body, soft tissue, bones, metal, table
     paint_body(canvas, profile, hu)
     layers = [
         limbs.soft_structures,

@@ -49,7 +49,7 @@ def build_limbs(params: dict, spine: Spine, thorax: Thorax, profile: BodyProfile
             gap = rng.uniform(5.0, 40.0) if patient["habitus"] != "obese" else rng.uniform(-10.0, 10.0)
             elbow_x = waist["x_centre"] + side * (waist["half_width"] + gap + arm_radius + arm_fat)
             elbow = np.array([elbow_x, 0.5 * (waist["y_front"] + waist["y_back"]) - 10.0, head[2] - humerus_len])
-            direction = np.array([side * rng.uniform(-0.1, 0.2), rng.uniform(0.0, 0.4), -1.0])
+            direction = np.array([side * rng.uniform(-0.1, 0.15), rng.uniform(-0.05, 0.2), -1.0])
             wrist = elbow + forearm_len * direction / np.linalg.norm(direction)
             hand_tip = wrist + np.array([0.0, 10.0, -80.0 * size])
         else:

@@ -344,7 +344,7 @@ def build_organs(params: dict, spine: Spine, thorax: Thorax, pelvis: Pelvis, pro
         para.append((transform_points(spine.sacrum_frames[1], [[side * 22.0, -35.0, 0.0]])[0], 15.0 * muscle_scale))
         out.append(Structure("paraspinal", tube_along([p for p, _ in para], [r for _, r in para]), muscle_layers))
         sacrum_back = transform_points(spine.sacrum_frames[2], [[0.0, -20.0, 0.0]])[0]
-        out.append(Structure("gluteus_maximus", [Ellipsoid.at(np.array([side * 72.0 * size, sacrum_back[1] - 25.0 * muscle_scale, hip[2] + 5.0]), np.array([55.0, 30.0 * muscle_scale, 80.0]) * size, (0.0, 0.0, 1.0), (side * 0.4, 1.0, 0.0))], muscle_layers))
+        out.append(Structure("gluteus_maximus", [Ellipsoid.at(np.array([side * 70.0 * size, sacrum_back[1] - 10.0 - 15.0 * muscle_scale, hip[2] + 5.0]), np.array([50.0, 25.0 * muscle_scale, 75.0]) * size, (0.0, 0.0, 1.0), (side * 0.4, 1.0, 0.0))], muscle_layers))
         out.append(Structure("gluteus_medius", [Ellipsoid.at(np.array([side * (crest_hw - 20.0), hip[1] - 40.0, pelvis.crest_top_z_mm - 55.0]), np.array([22.0 * muscle_scale, 45.0, 50.0]) * size, (0.0, 0.0, 1.0), (-side * 0.7, 1.0, 0.0))], muscle_layers))
 
     out = out + organs

@@ -73,24 +73,25 @@ def build_pelvis(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
 
     for side in (-1.0, 1.0):
         hip = hips[side]
-        # S-shaped crest from the posterior superior spine to the anterior superior spine
-        psis = np.array([side * 42.0 * size, sacrum_back_y - 12.0, s2_z + 5.0])
+        # S-shaped crest from the posterior superior iliac spine (PSIS, at S2) up over the top (near the
+        # L4-L5 disc) and round to the anterior superior spine (ASIS): (x share of the crest half-width,
+        # y relative to the hip centre, z relative to the crest top)
+        psis = np.array([side * 0.32 * crest_half_width, sacrum_back_y - 12.0, s2_z + 5.0])
         crest_points = [psis]
-        for psi in np.radians([-70.0, -35.0, 0.0, 30.0]):
-            x = side * (crest_half_width - 55.0 * size + 55.0 * size * np.cos(psi))
-            y = hip[1] - 30.0 * size + 62.0 * size * np.sin(psi)
-            z = crest_top_z - 10.0 * (np.degrees(psi) + 20.0) ** 2 / 900.0
-            crest_points.append(np.array([x, y, z]))
-        asis = np.array([side * (crest_half_width - 25.0 * size), hip[1] + 42.0 * size, crest_top_z - 45.0 * size])
-        crest_points.append(asis)
+        for fx, dy, dz in ((0.45, -85.0, -15.0), (0.68, -60.0, 0.0), (0.92, -25.0, -8.0), (1.0, 5.0, -22.0), (0.85, 42.0, -45.0)):
+            crest_points.append(np.array([side * fx * crest_half_width, hip[1] + dy * size, crest_top_z + dz * size]))
         crest = catmull_rom(crest_points, samples_per_segment=4)
+        asis = crest_points[-1]
         structures.append(Structure("iliac_crest", tube_along(crest, np.linspace(5.0, 6.5, len(crest))), bone))
         aiis = asis + np.array([-side * 8.0, -5.0, -30.0 * size])
-        hub = hip + np.array([-side * 8.0, -8.0, 38.0 * size])  # body of the ilium above the acetabulum
+        hub = hip + np.array([-side * 15.0, -10.0, 35.0 * size])  # body of the ilium above the acetabulum
         si_joint = np.array([side * 48.0 * size, sacrum_back_y + 8.0, s2_z - 10.0])
-        wing = [Plate([hub, crest[n], crest[n + 1]], 2.8) for n in range(0, len(crest) - 1, 2)]
+        # a fan of triangles sharing their edges: one continuous, folded sheet from hub to crest, and
+        # the medial part of the wing down to the sacroiliac joint
+        wing = [Plate([hub, crest[n], crest[min(n + 2, len(crest) - 1)]], 3.0) for n in range(4, len(crest) - 1, 2)]
+        wing.append(Plate([si_joint, crest[0], crest[4]], 4.0))
+        wing.append(Plate([si_joint, crest[4], hub], 3.5))
         wing.append(Plate([hub, crest[-1], aiis], 3.0))
-        wing.append(Plate([hub, si_joint, psis], 4.5))
         wing.append(Capsule(hub, si_joint, 9.0, 8.0))  # sciatic buttress
         wing.append(Capsule(hub, aiis, 7.0, 5.0))
         # pelvic brim (arcuate line) from the sacral ala to the superior pubic ramus

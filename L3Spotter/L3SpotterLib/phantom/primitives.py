@@ -21,8 +21,12 @@ _EPS = 1e-6
 
 
 def unit(vector) -> np.ndarray:
+    """``vector`` scaled to length 1; a zero vector becomes +z so that frames stay valid."""
     vector = np.asarray(vector, dtype=float)
-    return vector / max(np.linalg.norm(vector), _EPS)
+    norm = np.linalg.norm(vector)
+    if norm < _EPS:
+        return np.array([0.0, 0.0, 1.0])
+    return vector / norm
 
 
 def frame_matrix(origin, z_axis, y_hint=(0.0, 1.0, 0.0)) -> np.ndarray:

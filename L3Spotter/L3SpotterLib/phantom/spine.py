@@ -286,7 +286,7 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
         )
 
     spine.bone_structures.append(
-        Structure("sacrum", _sacrum_parts(sacrum_frames, scale), [(cortex_mm * 1.2, bone[0]), (None, bone[1] * 0.9)], label=VERSE_IDS["sacrum"])
+        Structure("sacrum", _sacrum_parts(sacrum_frames, scale), [(cortex_mm * 2.0, bone[0]), (None, bone[1])], label=VERSE_IDS["sacrum"])
     )
     coccyx_parts = [
         Ellipsoid.at(0.5 * (coccyx_points[n] + coccyx_points[n + 1]), (9.0 - 1.5 * n, 6.0 - n, 5.0), coccyx_points[n] - coccyx_points[n + 1])

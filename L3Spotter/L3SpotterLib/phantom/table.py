@@ -37,19 +37,26 @@ class CurvedSlab(Primitive):
         return np.maximum(d_shell, np.abs(dx) - self.half_width)
 
 
-def build_table(top_y_ras_mm: float, hu: dict, rng) -> tuple[list[Structure], dict]:
-    """Structures of pad and table whose pad top lies at ``top_y_ras_mm`` (RAS y, posterior of the body)."""
+def build_table(top_y_ras_mm: float, hu: dict, rng, edge_mm: float) -> tuple[list[Structure], dict]:
+    """Structures of pad and table whose pad top lies at ``top_y_ras_mm`` (RAS y, posterior of the body).
+
+    Skins thinner than the soft edge ``edge_mm`` are drawn thicker with proportionally lower HU (same
+    attenuation per ray): a sub-voxel curved shell otherwise samples unevenly and stripes the MIP.
+    """
     radius = float(rng.uniform(500.0, 1200.0))
     half_width = float(rng.uniform(200.0, 240.0))
-    pad = float(rng.uniform(0.0, 40.0))
+    pad = float(rng.uniform(0.0, 20.0))
     core = float(rng.uniform(25.0, 50.0))
     skin = float(rng.uniform(1.0, 2.5))
+    drawn_skin = skin
+    skin = max(skin, 1.5 * edge_mm)
+    skin_hu = hu["table_core"] + (hu["table_skin"] - hu["table_core"]) * drawn_skin / skin
     structures = []
     if pad > 3.0:
         structures.append(Structure("table_pad", [CurvedSlab(top_y_ras_mm, radius, 0.0, pad, half_width - 10.0)], [(None, hu["pad"])], in_scanner_frame=True))
     structures += [
         Structure("table_core", [CurvedSlab(top_y_ras_mm, radius, pad, core, half_width)], [(None, hu["table_core"])], in_scanner_frame=True),
-        Structure("table_top_skin", [CurvedSlab(top_y_ras_mm, radius, pad, skin, half_width)], [(None, hu["table_skin"])], in_scanner_frame=True),
-        Structure("table_bottom_skin", [CurvedSlab(top_y_ras_mm, radius, pad + core - skin, skin, half_width)], [(None, hu["table_skin"])], in_scanner_frame=True),
+        Structure("table_top_skin", [CurvedSlab(top_y_ras_mm, radius, pad, skin, half_width)], [(None, skin_hu)], in_scanner_frame=True),
+        Structure("table_bottom_skin", [CurvedSlab(top_y_ras_mm, radius, pad + core - skin, skin, half_width)], [(None, skin_hu)], in_scanner_frame=True),
     ]
-    return structures, {"pad_mm": round(pad, 1), "core_mm": round(core, 1), "skin_mm": round(skin, 2), "radius_mm": round(radius, 1)}
+    return structures, {"pad_mm": round(pad, 1), "core_mm": round(core, 1), "skin_mm": round(drawn_skin, 2), "radius_mm": round(radius, 1)}
