@@ -42,6 +42,7 @@ def _atomic_write_image(image: sitk.Image, path: Path) -> None:
     os.close(fd)
     try:
         sitk.WriteImage(image, temporary, useCompression=True)
+        os.chmod(temporary, 0o644)  # mkstemp makes files private; case files are ordinary data
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -53,6 +54,7 @@ def _atomic_write_text(text: str, path: Path) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
