@@ -19,6 +19,13 @@ import numpy as np
 
 from .primitives import Primitive
 
+# Soft-edge width in voxels. 1 keeps thin cortex at its physical partial-volume value (a 1 mm shell
+# reads about a third of its HU contrast in 3 mm voxels, as in real scans).
+EDGE_VOXELS = 1.0
+# Edge length of the periodic bone-texture tile, in 1 mm cells.
+_TILE = 48
+# Distance that stands for "far outside every part" in scratch buffers (mm).
+_FAR_MM = 1.0e4
 # Upper bound on the voxels of one slab of scratch arrays.
 _SLAB_VOXELS = 2_000_000
 
@@ -40,6 +47,9 @@ class Structure:
     label: int = 0
     in_scanner_frame: bool = False
     metal: bool = False
+    # Relative amplitude of trabecular texture (0 = uniform tissue): bone is not a uniform solid, and
+    # a MIP picks out its densest spots.
+    texture: float = 0.0
     meta: dict = field(default_factory=dict)
 
 
@@ -54,14 +64,37 @@ class Canvas:
         self.hu = np.full(self.shape_kji, np.float32(background_hu), dtype=np.float32)
         self.labels = np.zeros(self.shape_kji, dtype=np.uint8)
         self.metal_mask_boxes: list[Box] = []
+        self.texture_tile: np.ndarray | None = None  # set by set_texture_seed
         self.ijk_to_ras = np.asarray(ijk_to_ras, dtype=float)
         self.ijk_to_anatomy = np.linalg.inv(np.asarray(anatomy_to_ras, dtype=float)) @ self.ijk_to_ras
         spacing = np.linalg.norm(self.ijk_to_ras[:3, :3], axis=0)
         self.spacing_mm = spacing
-        # Soft-edge width: 1.5 x the voxel's geometric mean size, so thin slices and coarse pixels both
-        # count. Narrower edges leave moire in MIPs of thin oblique plates (scapula, ilium) that real
-        # scans, resampled from their acquisition and full of texture, do not show.
-        self.edge_mm = 1.5 * float(np.prod(spacing) ** (1.0 / 3.0))
+        # Soft-edge width: the voxel's geometric mean size (a box average, like resampling a thin-slice
+        # scan), so thin slices and coarse pixels both count.
+        self.edge_mm = EDGE_VOXELS * float(np.prod(spacing) ** (1.0 / 3.0))
+        # With thick slices (2.5 mm slices of 0.7 mm pixels) one edge width cannot serve every surface:
+        # a rib cut by a slice needs the slice's width, its side the pixel's. Then the width is taken
+        # per voxel from the distance field's gradient in voxel steps (see _edge_width).
+        self.anisotropic = float(spacing.max() / spacing.min()) > 1.3
+
+    def set_texture_seed(self, seed: int) -> None:
+        """Make the periodic bone-texture tile (1 mm cells, zero mean, unit sd, heavy bright tail)."""
+        from scipy import ndimage
+
+        rng = np.random.default_rng(seed)
+        tile = ndimage.gaussian_filter(rng.standard_normal((_TILE,) * 3).astype(np.float32), 1.2, mode="wrap")
+        tile /= tile.std()
+        tile = tile + 0.3 * tile**3  # sparse dense spots, like sclerotic trabeculae
+        self.texture_tile = ((tile - tile.mean()) / tile.std()).astype(np.float32)
+
+    def _texture(self, slab: Box, in_scanner_frame: bool):
+        x, y, z = self.frame_coordinates(slab, in_scanner_frame)
+        tile = self.texture_tile
+        return tile[
+            np.floor(x).astype(np.int32) % _TILE,
+            np.floor(y).astype(np.int32) % _TILE,
+            np.floor(z).astype(np.int32) % _TILE,
+        ]
 
     # ----------------------------------------------------------------------------------------------
     # Geometry helpers
@@ -114,9 +147,27 @@ class Canvas:
 
     # ----------------------------------------------------------------------------------------------
     # Painting
-    def occupancy(self, distance_mm):
-        """Fraction of a voxel inside a surface at signed distance ``distance_mm`` (negative inside)."""
-        return np.clip(np.float32(0.5) - distance_mm * np.float32(1.0 / self.edge_mm), 0.0, 1.0)
+    def occupancy(self, distance_mm, edge_mm=None):
+        """Fraction of a voxel inside a surface at signed distance ``distance_mm`` (negative inside).
+
+        ``edge_mm`` (scalar or array like the distance) overrides the canvas's soft-edge width.
+        """
+        if edge_mm is None:
+            return np.clip(np.float32(0.5) - distance_mm * np.float32(1.0 / self.edge_mm), 0.0, 1.0)
+        return np.clip(np.float32(0.5) - distance_mm / edge_mm, 0.0, 1.0)
+
+    def _edge_width(self, distance):
+        """Per-voxel soft-edge width: how much the distance changes over one voxel step.
+
+        For a true distance field this is ``sqrt(sum((n_a * spacing_a)^2))`` with ``n`` the surface
+        normal: the projection of the voxel onto the normal, i.e. the box over which the scanner and
+        the slice profile average the surface.
+        """
+        if min(distance.shape) < 2:
+            return np.float32(self.edge_mm)
+        gk, gj, gi = np.gradient(distance)
+        width = np.sqrt(gk * gk + gj * gj + gi * gi)
+        return np.clip(width, np.float32(self.spacing_mm.min()), np.float32(self.spacing_mm.max()))
 
     def blend(self, box: Box, fraction, hu: float) -> None:
         """Mix ``fraction`` (0..1, shaped like ``box``) of tissue ``hu`` into the volume."""
@@ -124,8 +175,13 @@ class Canvas:
         region = self.hu[k0:k1, j0:j1, i0:i1]
         region += fraction * (np.float32(hu) - region)
 
-    def union_distance(self, parts: list[Primitive], in_scanner_frame: bool = False):
-        """Yield ``(slab_box, distance)`` for the union of ``parts`` over the box that bounds them all."""
+    def union_distance(self, parts: list[Primitive], in_scanner_frame: bool = False, first_layer_mm: float = 0.0):
+        """Yield ``(slab_box, distance, shifted)`` for the union of ``parts`` over their common box.
+
+        ``distance`` is the union's signed distance; ``shifted`` is ``min(d_part + (factor - 1) *
+        first_layer_mm)``, whose ``first_layer_mm`` offset bounds the outer layer with each part's own
+        thickness. It is ``distance`` itself when every factor is 1.
+        """
         boxes = [self.bounding_box(p, in_scanner_frame) for p in parts]
         placed = [(p, b) for p, b in zip(parts, boxes) if b is not None]
         if not placed:
@@ -135,8 +191,11 @@ class Canvas:
             min(b[2] for _, b in placed), max(b[3] for _, b in placed),
             min(b[4] for _, b in placed), max(b[5] for _, b in placed),
         )
+        thick_parts = first_layer_mm > 0 and any(p.shell_factor != 1.0 for p, _ in placed)
         for slab in self.slabs(union):
-            distance = np.full((slab[1] - slab[0], slab[3] - slab[2], slab[5] - slab[4]), np.inf, dtype=np.float32)
+            # "far outside" is a large finite number so that gradients of the field stay finite
+            distance = np.full((slab[1] - slab[0], slab[3] - slab[2], slab[5] - slab[4]), _FAR_MM, dtype=np.float32)
+            shifted = np.full_like(distance, _FAR_MM) if thick_parts else distance
             for primitive, box in placed:
                 sub = _intersect(box, slab)
                 if sub is None:
@@ -147,26 +206,43 @@ class Canvas:
                     sub[2] - slab[2] : sub[3] - slab[2],
                     sub[4] - slab[4] : sub[5] - slab[4],
                 ]
-                np.minimum(view, primitive.sdf(x, y, z).astype(np.float32, copy=False), out=view)
-            yield slab, distance
+                d_part = primitive.sdf(x, y, z).astype(np.float32, copy=False)
+                np.minimum(view, d_part, out=view)
+                if thick_parts:
+                    shifted_view = shifted[
+                        sub[0] - slab[0] : sub[1] - slab[0],
+                        sub[2] - slab[2] : sub[3] - slab[2],
+                        sub[4] - slab[4] : sub[5] - slab[4],
+                    ]
+                    offset = np.float32((primitive.shell_factor - 1.0) * first_layer_mm)
+                    np.minimum(shifted_view, d_part + offset, out=shifted_view)
+            yield slab, distance, shifted
 
     def paint(self, structure: Structure) -> None:
         """Paint one structure: layered tissue from its surface inwards, and its label."""
-        for slab, distance in self.union_distance(structure.parts, structure.in_scanner_frame):
+        first_layer_mm = structure.layers[0][0] or 0.0
+        for slab, distance, shifted in self.union_distance(structure.parts, structure.in_scanner_frame, first_layer_mm):
             k0, k1, j0, j1, i0, i1 = slab
             region = self.hu[k0:k1, j0:j1, i0:i1]
-            outer = self.occupancy(distance)
+            edge = self._edge_width(distance) if self.anisotropic else None
+            outer = self.occupancy(distance, edge)
             if not np.any(outer):
                 continue
             mixed = region * (1.0 - outer)
+            texture = None
+            if structure.texture and self.texture_tile is not None:
+                texture = np.float32(structure.texture) * self._texture(slab, structure.in_scanner_frame)
             depth_mm = 0.0
-            for thickness_mm, hu in structure.layers:
+            for n, (thickness_mm, hu) in enumerate(structure.layers):
+                value = np.float32(hu)
+                if texture is not None:
+                    value = value * (1.0 + (0.5 if n == 0 and thickness_mm is not None else 1.0) * texture)
                 if thickness_mm is None:
-                    mixed += np.float32(hu) * outer
+                    mixed += value * outer
                     break
                 depth_mm += thickness_mm
-                inner = self.occupancy(distance + np.float32(depth_mm))
-                mixed += np.float32(hu) * (outer - inner)
+                inner = self.occupancy(shifted + np.float32(depth_mm), edge)
+                mixed += value * (outer - inner)
                 outer = inner
             region[...] = mixed
             if structure.label:

@@ -110,6 +110,7 @@ def generate_phantom(seed: int, voxel_mm: float | None = None, **overrides) -> P
     table_top_y = float(transform_points(anatomy_to_ras, back_points)[:, 1].min())
     shape_kji = tuple(grid["shape_ijk"][::-1])
     canvas = Canvas(shape_kji, grid["ijk_to_ras"], anatomy_to_ras, hu["air"])
+    canvas.set_texture_seed(int(build_rng.integers(0, 2**31 - 1)))
     table, table_details = build_table(table_top_y, hu, build_rng, canvas.edge_mm)
 
     # ---- paint: air, body, soft tissue, bones, metal, table

@@ -33,7 +33,7 @@ TISSUE_HU: dict[str, tuple[float, float, float, float]] = {
     "costal_cartilage": (90, 160, 40, 300),
     "cancellous": (160, 280, 60, 450),
     "cancellous_osteoporotic": (50, 120, 0, 250),
-    "cortical": (1100, 1600, 600, 2200),
+    "cortical": (1300, 1900, 600, 2400),
     "marrow": (-60, 30, -120, 120),
     "calcification": (400, 900, 200, 1500),
     "metal": (3200, 8000, 3000, 12000),

@@ -129,7 +129,7 @@ def build_organs(params: dict, spine: Spine, thorax: Thorax, pelvis: Pelvis, pro
     for side in (-1.0, 1.0):
         hilum = carina + np.array([side * 45.0, 5.0, -30.0]) * size
         parts = []
-        for _ in range(10):
+        for _ in range(18):
             point, radius = hilum.copy(), 5.0
             direction = unit(np.array([side * rng.uniform(0.3, 1.0), rng.uniform(-0.8, 0.8), rng.uniform(-1.0, 1.0)]))
             for _ in range(4):
@@ -227,7 +227,7 @@ def build_organs(params: dict, spine: Spine, thorax: Thorax, pelvis: Pelvis, pro
     out.append(Structure("pancreas", tube_along(pancreas, 11.0 * size), [(None, 0.5 * (hu["liver"] + hu["kidney_medulla"]))]))
 
     # ---- kidneys (T12-L3) with cortex, medulla and sinus fat; renal vessels
-    kidney_level = 0.5 * (lumbar[0].centre[2] + lumbar[1].centre[2]) + anatomy["kidney_height_mm"]
+    kidney_level = lumbar[1].centre[2] + 5.0 + anatomy["kidney_height_mm"]
     kidneys = {}
     for side in (-1.0, 1.0):
         z = kidney_level - (15.0 if side > 0 else 0.0)

@@ -82,7 +82,7 @@ def build_pelvis(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
             crest_points.append(np.array([side * fx * crest_half_width, hip[1] + dy * size, crest_top_z + dz * size]))
         crest = catmull_rom(crest_points, samples_per_segment=4)
         asis = crest_points[-1]
-        structures.append(Structure("iliac_crest", tube_along(crest, np.linspace(5.0, 6.5, len(crest))), bone))
+        structures.append(Structure("iliac_crest", tube_along(crest, np.linspace(5.0, 6.5, len(crest))), bone, texture=0.35))
         aiis = asis + np.array([-side * 8.0, -5.0, -30.0 * size])
         hub = hip + np.array([-side * 15.0, -10.0, 35.0 * size])  # body of the ilium above the acetabulum
         si_joint = np.array([side * 48.0 * size, sacrum_back_y + 8.0, s2_z - 10.0])
@@ -97,7 +97,7 @@ def build_pelvis(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
         # pelvic brim (arcuate line) from the sacral ala to the superior pubic ramus
         brim = catmull_rom([si_joint + np.array([0.0, 20.0, 10.0]), hub + np.array([-side * 20.0, 20.0, -5.0]), symphysis + np.array([side * 20.0, 0.0, 12.0])], 4)
         wing.extend(tube_along(brim, 5.0))
-        structures.append(Structure("ilium", wing, bone))
+        structures.append(Structure("ilium", wing, bone, texture=0.45))
         # acetabular cup round the head, open laterally, anteriorly and downwards
         opening = unit(np.array([side * 1.0, 0.45, -0.55]))
         cup = SphericalCup(hip, head_radius + 1.5, 5.0, opening, cut_mm=head_radius * 0.25)
@@ -116,6 +116,7 @@ def build_pelvis(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
                     Ellipsoid.at(tuberosity, (11.0, 14.0, 16.0)),
                 ],
                 bone,
+                texture=0.4,
             )
         )
 
@@ -154,9 +155,9 @@ def build_pelvis(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
                 )
             )
             proximal = proximal[2:]  # the native head and neck are gone
-        structures.append(Structure("femur_proximal", proximal, [(1.5, hu["cortical"]), (None, hu["cancellous"] * 0.8)]))
+        structures.append(Structure("femur_proximal", proximal, [(1.5, hu["cortical"]), (None, hu["cancellous"] * 0.8)], texture=0.4))
         shaft = [Capsule(shaft_top, knee + np.array([0.0, 0.0, 40.0]), 14.0 * size, 13.0 * size)]
-        structures.append(Structure("femur_shaft", shaft, [(5.5 * size, hu["cortical"]), (None, hu["marrow"])]))
+        structures.append(Structure("femur_shaft", shaft, [(5.5 * size, hu["cortical"]), (None, hu["marrow"])], texture=0.15))
         condyles = [Ellipsoid.at(knee + np.array([side * 18.0, -5.0, 0.0]), (20.0, 30.0, 25.0)), Ellipsoid.at(knee + np.array([-side * 18.0, -5.0, 0.0]), (20.0, 30.0, 25.0))]
         structures.append(Structure("femur_condyles", condyles, bone))
 

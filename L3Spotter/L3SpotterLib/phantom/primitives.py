@@ -53,6 +53,14 @@ class Primitive:
 
     to_local: np.ndarray
     bounds_local: tuple[np.ndarray, np.ndarray]
+    # Multiplies the outer layer's thickness for this part of a union (the cortex of a pedicle is
+    # thicker than that of a vertebral body): see Canvas.paint.
+    shell_factor: float = 1.0
+
+    def thick(self, factor: float) -> "Primitive":
+        """Set ``shell_factor`` and return self (for building part lists inline)."""
+        self.shell_factor = float(factor)
+        return self
 
     def sdf(self, x, y, z):  # pragma: no cover - interface
         raise NotImplementedError

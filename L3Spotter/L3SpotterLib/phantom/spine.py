@@ -281,18 +281,21 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
             spurs.add(names[index + 1])
     for vertebra in vertebrae:
         parts = _vertebra_parts(vertebra, names, variants, vertebra.name in spurs, rng)
+        # Posterior elements are mostly compact bone; the body has a thin shell with denser endplates.
+        for n, part in enumerate(parts):
+            part.thick(1.3 if (n == 0 and vertebra.name != "C1") else 2.3)
         spine.bone_structures.append(
-            Structure(vertebra.name, parts, [(cortex_mm, bone[0]), (None, bone[1] * rng.uniform(0.92, 1.08))], label=vertebra.label)
+            Structure(vertebra.name, parts, [(cortex_mm, bone[0]), (None, bone[1] * rng.uniform(0.92, 1.08))], label=vertebra.label, texture=0.35)
         )
 
     spine.bone_structures.append(
-        Structure("sacrum", _sacrum_parts(sacrum_frames, scale), [(cortex_mm * 2.0, bone[0]), (None, bone[1])], label=VERSE_IDS["sacrum"])
+        Structure("sacrum", _sacrum_parts(sacrum_frames, scale), [(cortex_mm * 2.0, bone[0]), (None, bone[1])], label=VERSE_IDS["sacrum"], texture=0.4)
     )
     coccyx_parts = [
         Ellipsoid.at(0.5 * (coccyx_points[n] + coccyx_points[n + 1]), (9.0 - 1.5 * n, 6.0 - n, 5.0), coccyx_points[n] - coccyx_points[n + 1])
         for n in range(len(coccyx_points) - 1)
     ]
-    spine.bone_structures.append(Structure("coccyx", coccyx_parts, [(1.0, bone[0]), (None, bone[1])], label=VERSE_IDS["coccyx"]))
+    spine.bone_structures.append(Structure("coccyx", coccyx_parts, [(1.0, bone[0]), (None, bone[1])], label=VERSE_IDS["coccyx"], texture=0.3))
 
     if variants["spinal_screws"]:
         spine.metal_structures.extend(_spinal_screws(vertebrae, n_lumbar, rng, hu["metal"], spine))

@@ -58,7 +58,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
     table_fraction = np.linspace(0.0, 1.0, len(_RING_WIDTH))
     bone_layers = [(1.2, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
     rings, rib_ends, structures = [], {}, []
-    drop_table = ([0.0, 0.09, 0.25, 0.7, 1.0], [30.0, 50.0, 75.0, 95.0, 80.0])
+    drop_table = ([0.0, 0.09, 0.25, 0.7, 1.0], [35.0, 65.0, 100.0, 120.0, 95.0])
     for index, vertebra in enumerate(thoracic, start=1):
         f = (index - 1) / (n_ribs - 1)
         ax = half_width * float(np.interp(f, table_fraction, _RING_WIDTH))
@@ -86,13 +86,13 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
             phis = np.linspace(phi_start, phi_end, 9)
             progress = (phis - phi_start) / (np.pi - phi_start)
             ring_points = np.stack(
-                [x_c + side * ax * np.sin(phis), y_c - ay * np.cos(phis), head[2] - drop * progress**1.2], axis=1
+                [x_c + side * ax * np.sin(phis), y_c - ay * np.cos(phis), head[2] - drop * progress], axis=1
             )
             control = np.vstack([head, tubercle, ring_points])
             path = catmull_rom(control, samples_per_segment=3 if index in floating else 4)
             radius = 5.5 if index == 1 else (3.8 if index in floating else 4.8)
             radii = np.linspace(radius, radius * 0.8, len(path))
-            structures.append(Structure(f"rib_{index}_{'right' if side > 0 else 'left'}", tube_along(path, radii), bone_layers))
+            structures.append(Structure(f"rib_{index}_{'right' if side > 0 else 'left'}", tube_along(path, radii), bone_layers, texture=0.3))
             rib_ends[(index, side)] = path[-1]
         rings.append(RibRing(float(vertebra.centre[2] + d["h"] * 0.35 - 0.5 * drop), float(vertebra.centre[0]), float(y_c), ax, ay))
 
@@ -177,7 +177,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
         superior_angle = np.array([side * 55.0 * size, y_back(first) - 25.0, first.centre[2] + 5.0])
         inferior_angle = np.array([side * 85.0 * size, y_back(seventh) - 22.0, seventh.centre[2] - 5.0])
         neck = glenoid + np.array([-side * 14.0, -14.0, -8.0])
-        body_plate = Plate([superior_angle, neck, inferior_angle], 2.5)
+        body_plate = Plate([superior_angle, neck, inferior_angle], 1.3)  # thin in its fossae
         scapula_parts = [
             body_plate,
             Capsule(neck, inferior_angle, 5.5, 4.0),  # thick lateral border
@@ -187,7 +187,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
             Ellipsoid.at(glenoid, (8.0, 12.0, 18.0)),
             Capsule(glenoid + np.array([-side * 4.0, 10.0, 14.0]), glenoid + np.array([-side * 14.0, 35.0, 12.0]), 5.0, 4.0),  # coracoid
         ]
-        structures.append(Structure("scapula", scapula_parts, bone_thick))
+        structures.append(Structure("scapula", scapula_parts, bone_thick, texture=0.35))
 
     tips = [rib_ends[(n_ribs, s)][2] for s in (-1.0, 1.0)]
     thorax = Thorax(rings, structures, sternum_top, sternum_bottom, shoulders, float(min(tips)))
