@@ -79,9 +79,14 @@ def scan_grid(z_range_ras, acquisition: dict, body_width_mm: float) -> dict:
     if acquisition["voxel_mm"] is not None:
         pixel = acquisition["voxel_mm"]
         n_inplane = int(np.ceil(fov_mm / pixel))
-    else:
+    elif acquisition["in_plane_fov_mm"] is not None:
+        # a forced field of view (tests, small volumes): as many pixels as it takes
         pixel = acquisition["pixel_spacing_mm"] or float(np.clip(fov_mm / 512.0, 0.5, 1.0))
-        n_inplane = int(np.ceil(fov_mm / pixel)) if acquisition["pixel_spacing_mm"] or acquisition["in_plane_fov_mm"] else 512
+        n_inplane = int(np.ceil(fov_mm / pixel))
+    else:
+        # scanners reconstruct 512 x 512 pixels; the pixel size follows the field of view
+        pixel = acquisition["pixel_spacing_mm"] or float(np.clip(fov_mm / 512.0, 0.5, 1.0))
+        n_inplane = 512
     acquisition["pixel_spacing_mm"] = round(float(pixel), 6)
     acquisition["in_plane_fov_mm"] = round(float(pixel * n_inplane), 3)
     n_slices = int(np.floor((z_high - z_low) / thickness + 1e-6)) + 1
