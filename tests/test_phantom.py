@@ -204,9 +204,13 @@ def test_drawn_acquisition_lies_in_the_documented_ranges():
         assert 3.0 <= acquisition["noise_sd_hu"] <= 60.0
 
 
-def test_unknown_override_is_refused():
+def test_unknown_or_contradictory_overrides_are_refused():
     with pytest.raises(TypeError):
         generate_phantom(1, 4.0, lumbar_cuont=6)
+    with pytest.raises(ValueError):
+        generate_phantom(1, 4.0, fov="abdomen", l3_in_view=False)
+    with pytest.raises(ValueError):
+        generate_phantom(1, 4.0, lumbar_count=7)
     assert "lumbar_count" in OVERRIDES
 
 

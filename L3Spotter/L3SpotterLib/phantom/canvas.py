@@ -78,11 +78,15 @@ class Canvas:
         self.anisotropic = float(spacing.max() / spacing.min()) > 1.3
 
     def set_texture_seed(self, seed: int) -> None:
-        """Make the periodic bone-texture tile (1 mm cells, zero mean, unit sd, heavy bright tail)."""
+        """Make the periodic bone-texture tile (1 mm cells, zero mean, unit sd, heavy bright tail).
+
+        Grains of 3-5 mm: finer texture would alias into salt-and-pepper at 2-3 mm voxels, which real
+        scans (which average their fine trabeculae over the voxel) do not show.
+        """
         from scipy import ndimage
 
         rng = np.random.default_rng(seed)
-        tile = ndimage.gaussian_filter(rng.standard_normal((_TILE,) * 3).astype(np.float32), 1.2, mode="wrap")
+        tile = ndimage.gaussian_filter(rng.standard_normal((_TILE,) * 3).astype(np.float32), 2.0, mode="wrap")
         tile /= tile.std()
         tile = tile + 0.3 * tile**3  # sparse dense spots, like sclerotic trabeculae
         self.texture_tile = ((tile - tile.mean()) / tile.std()).astype(np.float32)

@@ -242,6 +242,10 @@ def _draw_fov(rng, o) -> dict:
             kind = "l3_outside"
     if kind not in FOV_KINDS:
         raise ValueError(f"fov must be one of {FOV_KINDS}")
+    if in_view is False and kind in FOV_KINDS[:4]:
+        raise ValueError(f"fov={kind!r} always holds L3: it cannot have l3_in_view=False")
+    if in_view is True and kind == "l3_outside":
+        raise ValueError("fov='l3_outside' cannot have l3_in_view=True")
     return {
         "kind": kind,
         "l3_in_view_requested": in_view,
