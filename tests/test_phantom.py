@@ -101,6 +101,18 @@ def test_counts_follow_the_drawn_variants(lumbar_count, rib_pairs):
     assert ph.case["l3_slice"] is not None
 
 
+@pytest.mark.parametrize("lumbar_count", [4, 5, 6])
+def test_l3_transverse_processes_are_the_longest_lumbar_ones(lumbar_count):
+    from L3SpotterLib.phantom.sampling import draw_parameters
+    from L3SpotterLib.phantom.intensities import draw_tissue_hu
+    from L3SpotterLib.phantom.spine import build_spine
+
+    params, streams = draw_parameters(13, 4.0, {"lumbar_count": lumbar_count})
+    hu = draw_tissue_hu(streams["intensities"], "none", 0.0, False)
+    lengths = build_spine(params, hu, streams["build"]).details["transverse_process_mm"]
+    assert max(lengths, key=lengths.get) == "L3"
+
+
 def test_rudimentary_rib_and_sacralisation_do_not_rename_vertebrae():
     ph = phantom(8, fov="abdomen_pelvis", l1_rudimentary_rib=True, sacralized_l5=True, rib_pairs=12, lumbar_count=5)
     names = set(present_names(ph))
