@@ -76,29 +76,40 @@ def _outside_scan_circle(canvas: Canvas, fraction: float) -> np.ndarray:
 
 
 def _add_metal_streaks(canvas: Canvas, acquisition: dict) -> None:
-    """Streaks radiating from metal, slice by slice, where metal was painted (pixels above 2500 HU)."""
+    """Streaks radiating from each piece of metal (pixels above 2500 HU) in the slices that hold it.
+
+    The pattern of a group of up to 8 slices is computed once, round the metal pieces of the group's
+    middle slice, and scaled per slice by how much metal that slice holds.
+    """
     if not canvas.metal_mask_boxes:
         return
     rng = np.random.default_rng(acquisition["streak_seed"])
     k_lo = min(b[0] for b in canvas.metal_mask_boxes)
     k_hi = max(b[1] for b in canvas.metal_mask_boxes)
     _, nj, ni = canvas.shape_kji
-    jj, ii = np.mgrid[0:nj, 0:ni].astype(np.float32)
     sj, si = canvas.spacing_mm[1], canvas.spacing_mm[0]
-    angles = rng.uniform(0.0, np.pi, 14)
-    amplitudes = rng.uniform(-1.0, 1.0, 14) * rng.uniform(80.0, 300.0)
-    for k in range(k_lo, k_hi):
-        metal = canvas.hu[k] > 2500.0
-        if not metal.any():
+    jj = (np.arange(nj, dtype=np.float32) * np.float32(sj))[:, None]
+    ii = (np.arange(ni, dtype=np.float32) * np.float32(si))[None, :]
+    angles = rng.uniform(0.0, np.pi, 10)
+    amplitudes = rng.uniform(-1.0, 1.0, 10) * rng.uniform(80.0, 300.0)
+    metal_area_mm2 = [(canvas.hu[k] > 2500.0).sum() * sj * si for k in range(k_lo, k_hi)]
+    group = 8
+    for start in range(k_lo, k_hi, group):
+        stop = min(k_hi, start + group)
+        areas = metal_area_mm2[start - k_lo : stop - k_lo]
+        if max(areas) == 0:
             continue
-        cj, ci = (float(np.mean(a)) for a in np.nonzero(metal))
-        dy, dx = (jj - cj) * sj, (ii - ci) * si
-        r = np.sqrt(dx * dx + dy * dy) + 10.0
-        theta = np.arctan2(dy, dx)
-        streak = np.zeros((nj, ni), dtype=np.float32)
-        for angle, amplitude in zip(angles, amplitudes):
-            # thin bands through the metal, fading with distance
-            across = np.abs(np.sin(theta - angle)) * r
-            streak += amplitude * np.exp(-0.5 * (across / 2.0) ** 2) * np.minimum(1.0, 60.0 / r)
-        scale = min(1.0, metal.sum() * sj * si / 400.0)
-        canvas.hu[k] += streak * np.float32(scale)
+        middle = start + int(np.argmax(areas))
+        pieces, count = ndimage.label(canvas.hu[middle] > 2500.0)
+        pattern = np.zeros((nj, ni), dtype=np.float32)
+        for cj, ci in ndimage.center_of_mass(np.ones_like(pieces), pieces, range(1, count + 1)):
+            dy, dx = jj - np.float32(cj * sj), ii - np.float32(ci * si)
+            r = np.sqrt(dx * dx + dy * dy) + np.float32(10.0)
+            theta = np.arctan2(dy, dx)
+            fade = np.minimum(np.float32(1.0), np.float32(60.0) / r)
+            for angle, amplitude in zip(angles, amplitudes):
+                across = np.abs(np.sin(theta - np.float32(angle))) * r  # distance from the band's line
+                pattern += np.float32(amplitude) * np.exp(np.float32(-0.125) * across * across) * fade
+        for k, area in zip(range(start, stop), areas):
+            if area > 0:
+                canvas.hu[k] += pattern * np.float32(min(1.0, area / 400.0))
