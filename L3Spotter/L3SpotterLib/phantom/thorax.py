@@ -44,6 +44,12 @@ class Thorax:
     details: dict = field(default_factory=dict)
 
 
+def _rotation_about_y(angle_rad: float) -> np.ndarray:
+    """Rotation in the x-z (coronal) plane: positive angles turn -z towards +x."""
+    c, s = np.cos(angle_rad), np.sin(angle_rad)
+    return np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]])
+
+
 def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator) -> Thorax:
     patient, variants = params["patient"], params["variants"]
     size = patient["size_scale"]
@@ -56,7 +62,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
     floating = {n_ribs - 1, n_ribs}
     true_ribs = set(range(1, 8))
     table_fraction = np.linspace(0.0, 1.0, len(_RING_WIDTH))
-    bone_layers = [(1.2, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
+    bone_layers = [(1.5, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
     rings, rib_ends, structures = [], {}, []
     drop_table = ([0.0, 0.09, 0.25, 0.7, 1.0], [35.0, 65.0, 100.0, 120.0, 95.0])
     for index, vertebra in enumerate(thoracic, start=1):
@@ -90,7 +96,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
             )
             control = np.vstack([head, tubercle, ring_points])
             path = catmull_rom(control, samples_per_segment=3 if index in floating else 4)
-            radius = 5.5 if index == 1 else (3.8 if index in floating else 4.8)
+            radius = 5.5 if index == 1 else (3.6 if index in floating else 4.3)
             radii = np.linspace(radius, radius * 0.8, len(path))
             structures.append(Structure(f"rib_{index}_{'right' if side > 0 else 'left'}", tube_along(path, radii), bone_layers, texture=0.3))
             rib_ends[(index, side)] = path[-1]
@@ -170,19 +176,26 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
             samples_per_segment=4,
         )
         structures.append(Structure("clavicle", tube_along(clavicle, np.linspace(7.5, 6.0, len(clavicle)) * size), bone_thick))
-        glenoid = np.array([ring1.x_centre_mm + side * (shoulder_x - 18.0), ring1.y_centre_mm - 5.0, first.centre[2] - 25.0])
-        humeral_head = glenoid + np.array([side * 24.0 * size, 0.0, 0.0])
-        shoulders[side] = humeral_head
         y_back = lambda v: v.to_anatomy([[0.0, -v.dims["d"] * 0.42 - v.dims["cd"] - 10.0, 0.0]])[0][1]  # noqa: E731
+        glenoid = np.array([ring1.x_centre_mm + side * (shoulder_x - 18.0), ring1.y_centre_mm - 5.0, first.centre[2] - 25.0])
         superior_angle = np.array([side * 55.0 * size, y_back(first) - 25.0, first.centre[2] + 5.0])
         inferior_angle = np.array([side * 85.0 * size, y_back(seventh) - 22.0, seventh.centre[2] - 5.0])
+        spine_root = np.array([side * 58.0 * size, y_back(third) - 28.0, third.centre[2] + 8.0])
+        humeral_offset = np.array([side * 24.0 * size, 0.0, 0.0])
+        if params["anatomy"]["arms"] == "up":
+            # raising the arm turns the scapula upwards about the acromion: the glenoid tips up and
+            # the inferior angle swings out to the side of the chest
+            turn = _rotation_about_y(side * np.radians(rng.uniform(25.0, 45.0)))
+            glenoid, superior_angle, inferior_angle, spine_root = (acromion + turn @ (p - acromion) for p in (glenoid, superior_angle, inferior_angle, spine_root))
+            humeral_offset = turn @ humeral_offset
+        shoulders[side] = glenoid + humeral_offset
         neck = glenoid + np.array([-side * 14.0, -14.0, -8.0])
         body_plate = Plate([superior_angle, neck, inferior_angle], 1.3)  # thin in its fossae
         scapula_parts = [
             body_plate,
             Capsule(neck, inferior_angle, 5.5, 4.0),  # thick lateral border
             Capsule(superior_angle, inferior_angle, 3.0, 3.0),  # medial border
-            Capsule(np.array([side * 58.0 * size, y_back(third) - 28.0, third.centre[2] + 8.0]), acromion, 5.0, 4.5),  # spine
+            Capsule(spine_root, acromion, 5.0, 4.5),  # spine
             Ellipsoid.at(acromion, (14.0, 10.0, 5.0)),
             Ellipsoid.at(glenoid, (8.0, 12.0, 18.0)),
             Capsule(glenoid + np.array([-side * 4.0, 10.0, 14.0]), glenoid + np.array([-side * 14.0, 35.0, 12.0]), 5.0, 4.0),  # coracoid
