@@ -50,6 +50,8 @@ class Structure:
     # Relative amplitude of trabecular texture (0 = uniform tissue): bone is not a uniform solid, and
     # a MIP picks out its densest spots.
     texture: float = 0.0
+    # Grain elongation along the patient's z: vertebral trabeculae run head to foot.
+    texture_stretch_z: float = 1.0
     meta: dict = field(default_factory=dict)
 
 
@@ -91,8 +93,10 @@ class Canvas:
         tile = tile + 0.3 * tile**3  # sparse dense spots, like sclerotic trabeculae
         self.texture_tile = ((tile - tile.mean()) / tile.std()).astype(np.float32)
 
-    def _texture(self, slab: Box, in_scanner_frame: bool):
+    def _texture(self, slab: Box, in_scanner_frame: bool, stretch_z: float = 1.0):
         x, y, z = self.frame_coordinates(slab, in_scanner_frame)
+        if stretch_z != 1.0:
+            z = z * np.float32(1.0 / stretch_z)
         tile = self.texture_tile
         return tile[
             np.floor(x).astype(np.int32) % _TILE,
@@ -235,7 +239,7 @@ class Canvas:
             mixed = region * (1.0 - outer)
             texture = None
             if structure.texture and self.texture_tile is not None:
-                texture = np.float32(structure.texture) * self._texture(slab, structure.in_scanner_frame)
+                texture = np.float32(structure.texture) * self._texture(slab, structure.in_scanner_frame, structure.texture_stretch_z)
             depth_mm = 0.0
             for n, (thickness_mm, hu) in enumerate(structure.layers):
                 value = np.float32(hu)

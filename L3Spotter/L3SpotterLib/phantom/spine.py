@@ -285,7 +285,7 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
         for n, part in enumerate(parts):
             part.thick(1.3 if (n == 0 and vertebra.name != "C1") else 2.3)
         spine.bone_structures.append(
-            Structure(vertebra.name, parts, [(cortex_mm, bone[0]), (None, bone[1] * rng.uniform(0.92, 1.08))], label=vertebra.label, texture=0.3)
+            Structure(vertebra.name, parts, [(cortex_mm, bone[0]), (None, bone[1] * rng.uniform(0.92, 1.08))], label=vertebra.label, texture=0.3, texture_stretch_z=3.0)
         )
 
     spine.bone_structures.append(
