@@ -14,7 +14,7 @@ import numpy as np
 from .body import BodyProfile
 from .canvas import Structure
 from .pelvis import Pelvis
-from .primitives import Capsule, Clipped, Ellipsoid, Primitive, catmull_rom, frame_matrix, transform_points, tube_along, unit
+from .primitives import Capsule, Clipped, Ellipsoid, Primitive, catmull_rom, transform_points, tube_along, unit
 from .spine import Spine
 from .thorax import Thorax
 
@@ -249,7 +249,6 @@ def build_organs(params: dict, spine: Spine, thorax: Thorax, pelvis: Pelvis, pro
     hip_z = float(np.mean([h[2] for h in hips.values()]))
     s3 = spine.sacrum_frames[2][:3, 3]
     s5 = spine.sacrum_frames[4][:3, 3]
-    ly = {v.name: v.centre[1] for v in lumbar}
     l_top, l_mid, l_low = lumbar[0], lumbar[len(lumbar) // 2], lumbar[-1]
     front = waist["y_front_lean"]
     colon = [
@@ -269,7 +268,6 @@ def build_organs(params: dict, spine: Spine, thorax: Thorax, pelvis: Pelvis, pro
         (np.array([0.0, s5[1] + 32.0, hip_z - 25.0]), 18.0),
         (np.array([0.0, s5[1] + 35.0, pelvis.ischial_tuberosity_z_mm - 5.0]), 10.0),
     ]
-    del ly
     path = catmull_rom([p for p, _ in colon], samples_per_segment=3)
     radii = np.interp(np.linspace(0, len(colon) - 1, len(path)), np.arange(len(colon)), [r for _, r in colon]) * size
     gas_fraction = anatomy["bowel_gas_fraction"]
