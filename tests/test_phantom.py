@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from L3SpotterLib.geometry import VolumeGeometry, ijk_to_ras_from_lps
 from L3SpotterLib.l3_definition import l3_slice_from_level, label_level
@@ -237,3 +239,20 @@ def test_batch_writing_and_command(tmp_path):
     args = parser.parse_args(["--out", str(tmp_path / "cli"), "--count", "1", "--seed", "9", "--voxel-mm", "6", "--fov", "abdomen", "--quiet"])
     assert run_phantom_command(args) == 0
     assert (tmp_path / "cli" / f"phantom_{case_seeds(9, 1)[0]}" / "case.json").exists()
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10**6), lumbar_count=st.sampled_from([4, 5, 6]), rib_pairs=st.sampled_from([11, 12, 13]))
+def test_any_seed_and_count_gives_ordered_counted_labels(seed, lumbar_count, rib_pairs):
+    ph = generate_phantom(seed, 8.0, fov="whole_body", lumbar_count=lumbar_count, rib_pairs=rib_pairs, in_plane_fov_mm=300.0)
+    names = present_names(ph)
+    assert sum(n.startswith("L") for n in names) == lumbar_count
+    assert [n for n in names if n.startswith("T")][-1] == (f"T{rib_pairs}" if rib_pairs < 13 else "T13")
+    z = [ph.case["vertebrae"][n]["centroid_ras_mm"][2] for n in names]
+    assert all(upper > lower for upper, lower in zip(z, z[1:]))
+    assert isinstance(ph.case["l3_slice"], int)
+
+
+def test_oversized_volume_is_refused():
+    with pytest.raises(ValueError):
+        generate_phantom(1, 0.3, fov="whole_body")

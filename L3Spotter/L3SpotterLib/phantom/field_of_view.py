@@ -15,6 +15,8 @@ import numpy as np
 
 from ..geometry import ijk_to_ras_from_lps
 
+# Largest volume the generator will allocate (voxels): 512 x 512 x 1200, with room to spare.
+MAX_VOXELS = 400_000_000
 # Slice count above which thin slices are replaced by the next thicker standard slice.
 MAX_SLICES = 1200
 _STANDARD_THICKNESSES_MM = (0.625, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
@@ -90,6 +92,10 @@ def scan_grid(z_range_ras, acquisition: dict, body_width_mm: float) -> dict:
     acquisition["pixel_spacing_mm"] = round(float(pixel), 6)
     acquisition["in_plane_fov_mm"] = round(float(pixel * n_inplane), 3)
     n_slices = int(np.floor((z_high - z_low) / thickness + 1e-6)) + 1
+    if n_inplane * n_inplane * n_slices > MAX_VOXELS:
+        raise ValueError(
+            f"a {n_inplane} x {n_inplane} x {n_slices} volume is too large; use a larger voxel_mm or a smaller field of view"
+        )
     half = (n_inplane - 1) / 2.0 * pixel
     origin_lps = (-half, -half, z_low)
     spacing = (pixel, pixel, thickness)
