@@ -319,6 +319,7 @@ def test_the_extension_cmake_has_complete_metadata():
     assert cmake_set_value(text, "EXTENSION_CONTRIBUTORS")
     assert len(cmake_set_value(text, "EXTENSION_DESCRIPTION")) > 60
     assert cmake_set_value(text, "EXTENSION_DEPENDS") == "PyTorch"
+    assert f'HOMEPAGE_URL = "{homepage}"' in module_source(), "L3Spotter.py links to another homepage"
     assert raw_github_file(cmake_set_value(text, "EXTENSION_ICONURL"), homepage) == ICON_FILE
     screenshots = cmake_set_value(text, "EXTENSION_SCREENSHOTURLS").split()
     assert screenshots

@@ -41,6 +41,11 @@ ROTATION_ABOUT_S_DEG = 4.0
 
 # Positions are compared in mm: results carry z rounded to 0.01 mm.
 POSITION_TOLERANCE_MM = 0.011
+# Two separate detections of the same anatomy may differ in the last digits (a GPU need not sum in the
+# same order twice), so levels from two runs are compared a little more loosely.
+RERUN_TOLERANCE_MM = 0.05
+# Per-window predictions are rounded to 4 decimals; two runs may differ by a rounding step or so.
+TRACE_TOLERANCE = 1e-3
 
 _phantomCases = {}  # seed -> ScenarioCase, so a process generates each phantom once
 
@@ -223,9 +228,11 @@ class L3SpotterScenarios:
         fromFile = self.detector().detect_path(self.scenarioCase().ctPath)
         check(fromNode.status == fromFile.status, f"status {fromNode.status} from the node, {fromFile.status} from the file")
         check(fromNode.l3_slice == fromFile.l3_slice, f"slice {fromNode.l3_slice} from the node, {fromFile.l3_slice} from the file")
-        check(fromNode.l3_z_ras_mm == fromFile.l3_z_ras_mm, f"z {fromNode.l3_z_ras_mm} from the node, {fromFile.l3_z_ras_mm} from the file")
+        checkClose(fromNode.l3_z_ras_mm, fromFile.l3_z_ras_mm, RERUN_TOLERANCE_MM, "z from the node vs from the file")
         check(fromNode.slice_axis == fromFile.slice_axis, "the slice axis differs between node and file")
-        check(fromNode.trace.predicted_fraction == fromFile.trace.predicted_fraction,
+        fromNodeTrace = np.asarray(fromNode.trace.predicted_fraction)
+        fromFileTrace = np.asarray(fromFile.trace.predicted_fraction)
+        check(fromNodeTrace.shape == fromFileTrace.shape and np.allclose(fromNodeTrace, fromFileTrace, atol=TRACE_TOLERANCE),
               "the window traces differ: the node and the file did not give the engine the same projection")
 
     def test_rerun_updates_the_same_fiducial(self):
@@ -259,11 +266,11 @@ class L3SpotterScenarios:
         self.checkL3Shown(scene, moved, volumeNode, movedFiducial)
         # Same voxels, same anatomy: the same slice; the world level moves by the translation along S.
         check(moved.l3_slice == plain.l3_slice, f"slice {moved.l3_slice} under the transform, {plain.l3_slice} without")
-        checkClose(moved.l3_z_ras_mm, plain.l3_z_ras_mm + TRANSLATION_MM[2], POSITION_TOLERANCE_MM,
+        checkClose(moved.l3_z_ras_mm, plain.l3_z_ras_mm + TRANSLATION_MM[2], RERUN_TOLERANCE_MM,
                    "world z under the transform vs plain z + translation")
         # The fiducial is where the transform takes the untransformed fiducial.
         expectedPoint = np.array(toWorld.TransformPoint(*plainPoint))
-        checkClose(controlPointWorld(movedFiducial), expectedPoint, POSITION_TOLERANCE_MM,
+        checkClose(controlPointWorld(movedFiducial), expectedPoint, RERUN_TOLERANCE_MM,
                    "fiducial under the transform vs the transformed plain fiducial")
         check(movedFiducial.GetParentTransformNode() is None, "the fiducial should stay in world coordinates")
 
@@ -293,8 +300,11 @@ class L3SpotterScenarios:
 
         ctPath = self.scenarioCase().ctPath
         lpsPath = self.scratchFolder() / "ct_lps.nii.gz"
-        # The same anatomy with the voxel axes reordered so that i runs to L, j to P, k to S.
-        sitk.WriteImage(sitk.DICOMOrient(sitk.ReadImage(str(ctPath)), "LPS"), str(lpsPath))
+        image = sitk.ReadImage(str(ctPath))
+        # The same anatomy with the voxel axes reordered so that i runs to L, j to P, k to S (or, for a file
+        # stored that way already, to R, A, S: the copy must differ from the original).
+        storedAs = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
+        sitk.WriteImage(sitk.DICOMOrient(image, "LPS" if storedAs != "LPS" else "RAS"), str(lpsPath))
         scene = self.newScene()
         original = self.loadVolumeFromFile(scene, ctPath, "CT")
         lpsCopy = self.loadVolumeFromFile(scene, lpsPath, "CT LPS")
@@ -302,8 +312,8 @@ class L3SpotterScenarios:
         originalPoint = controlPointWorld(originalFiducial)
         lpsResult, lpsFiducial = self.detectAndShow(lpsCopy)
         self.checkL3Shown(scene, lpsResult, lpsCopy, lpsFiducial)
-        checkClose(lpsResult.l3_z_ras_mm, originalResult.l3_z_ras_mm, POSITION_TOLERANCE_MM, "z of the LPS copy vs the original")
-        checkClose(controlPointWorld(lpsFiducial), originalPoint, POSITION_TOLERANCE_MM, "fiducial of the LPS copy vs the original")
+        checkClose(lpsResult.l3_z_ras_mm, originalResult.l3_z_ras_mm, RERUN_TOLERANCE_MM, "z of the LPS copy vs the original")
+        checkClose(controlPointWorld(lpsFiducial), originalPoint, RERUN_TOLERANCE_MM, "fiducial of the LPS copy vs the original")
         check(lpsResult.slice_axis["ijk_axis"] == originalResult.slice_axis["ijk_axis"], "the LPS copy changed the slice axis")
 
     def test_markups_json_round_trip(self):
