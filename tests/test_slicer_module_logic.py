@@ -11,13 +11,11 @@ needs Qt (see test_slicer_static.py for what is checked of it).
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 import types
 import unittest
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 slicer = pytest.importorskip("slicer")
@@ -29,7 +27,6 @@ from L3SpotterScenarios import ScenarioCase, buildSceneWithSliceViews  # noqa: E
 from test_slicer_mrml import known_l3_z_ras_mm, oracle_detector  # noqa: E402,F401  (fixtures)
 
 from L3SpotterLib import mrml  # noqa: E402
-from L3SpotterLib.result import DetectionResult  # noqa: E402
 
 
 class _ScriptedLoadableModule:
@@ -96,8 +93,9 @@ def module(monkeypatch, scene):
     monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
     monkeypatch.setitem(sys.modules, "qt", types.ModuleType("qt"))
     monkeypatch.syspath_prepend(str(REPO_ROOT / "L3Spotter"))
-    monkeypatch.delitem(sys.modules, "L3Spotter", raising=False)
-    return importlib.import_module("L3Spotter")
+    sys.modules.pop("L3Spotter", None)
+    yield importlib.import_module("L3Spotter")
+    sys.modules.pop("L3Spotter", None)  # it holds the stand-ins
 
 
 def load_totalseg(totalseg_case):

@@ -15,7 +15,6 @@ What a scenario runs on comes from a few hooks, which a test class overrides:
 * :meth:`~L3SpotterScenarios.newScene` and :meth:`~L3SpotterScenarios.loadVolumeFromFile`.
 """
 
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
