@@ -148,6 +148,7 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNodeGuiTag = None
         self._observedFiducial = None
         self._lastResult = None
+        self._lastResultVolumeID = None
         self._picturePng = None
 
     def setup(self):
@@ -258,13 +259,16 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.fiducialLabel.text = "the fiducial node has no point labelled L3"
         elif sliceIndex is None:
             self.ui.fiducialLabel.text = f"outside the volume (z = {zRasMm:.1f} mm)"
-        elif self._lastResult is not None and self._lastResult.l3_slice is not None and sliceIndex != self._lastResult.l3_slice:
+        elif self._isLastResultFor(volumeNode) and self._lastResult.l3_slice is not None and sliceIndex != self._lastResult.l3_slice:
             shiftMm = zRasMm - self._lastResult.l3_z_ras_mm
             self.ui.fiducialLabel.text = (
                 f"corrected by hand: slice {sliceIndex} (z = {zRasMm:.1f} mm, {shiftMm:+.1f} mm from the detection)"
             )
         else:
             self.ui.fiducialLabel.text = f"slice {sliceIndex} (z = {zRasMm:.1f} mm)"
+
+    def _isLastResultFor(self, volumeNode):
+        return self._lastResult is not None and self._lastResultVolumeID == volumeNode.GetID()
 
     def _updateDependenciesLabel(self):
         missing = self.logic.missingPackages()
@@ -281,18 +285,20 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.detectButton.enabled = not busy and bool(self._parameterNode and self._parameterNode.inputVolume)
         slicer.app.processEvents()
 
-    def _showResult(self, result):
+    def _showResult(self, result, volumeNode=None):
         self._lastResult = result
+        self._lastResultVolumeID = volumeNode.GetID() if volumeNode is not None else None
         self._picturePng = None
         self.ui.resultLabel.text = "No detection yet." if result is None else result.summary()
         self.ui.pictureLabel.clear()
         self.ui.pictureLabel.text = "The MIP with the L3 line and the window trace appears here after a detection."
         self.ui.savePictureButton.enabled = False
-        if result is None or result.status == "error":
-            return
+
+    def _showPicture(self, result):
         try:
             self._picturePng = self.logic.resultPicturePng(result)
-        except ImportError as error:
+        except Exception as error:  # the picture is an aid: its failure must not hide the result
+            logging.exception("L3Spotter: cannot draw the MIP picture")
             self.ui.pictureLabel.text = f"No picture: {error}"
             return
         pixmap = qt.QPixmap()
@@ -329,13 +335,16 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 )
             finally:
                 self._showBusy(False)
-            self._showResult(result)
+            self._showResult(result, parameters.inputVolume)
             if result.status == "error":
                 raise RuntimeError(result.message)
             fiducialNode = self.logic.showResult(result, parameters.inputVolume, parameters.outputFiducial)
-            if fiducialNode is not None and parameters.outputFiducial is not fiducialNode:
+            if fiducialNode is None:
+                self.ui.resultLabel.text = result.summary() + "; no fiducial placed"
+            elif parameters.outputFiducial is not fiducialNode:
                 parameters.outputFiducial = fiducialNode
             self._updateFiducialLabel()
+            self._showPicture(result)
 
     def onSavePictureButton(self):
         if not self._picturePng:
