@@ -13,6 +13,8 @@ from L3SpotterLib.geometry import VolumeGeometry
 from L3SpotterLib.mip import MipGrid, project
 from L3SpotterLib.volume_io import load_ct
 
+from dicom_series import write_dicom_series
+
 
 @pytest.fixture(scope="module")
 def detector(random_cnn4_model):
@@ -26,35 +28,6 @@ def reference_result(detector, totalseg_case):
     # The random model's trace varies from window to window, so equal traces mean equal inputs.
     assert np.std(result.trace.predicted_fraction) > 0.01
     return result
-
-
-def write_dicom_series(image: sitk.Image, folder, series_uid: str = "1.2.826.0.1.3680043.2.1125.1.1", description: str = "test CT", modality: str = "CT"):
-    """Write ``image`` as one DICOM file per slice, with positions, orientation and rescale tags."""
-    folder.mkdir(parents=True, exist_ok=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    direction = image.GetDirection()
-    orientation = "\\".join(f"{v:.6f}" for v in (direction[0], direction[3], direction[6], direction[1], direction[4], direction[7]))
-    for k in range(image.GetDepth()):
-        slice_image = image[:, :, k]
-        position = image.TransformIndexToPhysicalPoint((0, 0, k))
-        tags = {
-            "0008|0060": modality,
-            "0020|000e": series_uid,
-            "0020|000d": "1.2.826.0.1.3680043.2.1125.1.0",
-            "0008|103e": description,
-            "0020|0032": "\\".join(f"{v:.6f}" for v in position),
-            "0020|0037": orientation,
-            "0020|0013": str(k + 1),
-            "0028|1052": "0",
-            "0028|1053": "1",
-            "0018|0050": str(image.GetSpacing()[2]),
-            "0008|0018": f"1.2.826.0.1.3680043.2.1125.1.2.{k + 1}",
-        }
-        for key, value in tags.items():
-            slice_image.SetMetaData(key, value)
-        writer.SetFileName(str(folder / f"slice_{k:04d}.dcm"))
-        writer.Execute(slice_image)
 
 
 def test_totalseg_scan_gives_a_result_in_its_own_slice_axis(reference_result):

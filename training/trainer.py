@@ -28,6 +28,7 @@ class FitConfig:
     validate_every: int = 200
     patience: int = 5  # validations without improvement before stopping early
     seed: int = 0
+    max_seconds: float | None = None  # stop (and keep the best weights so far) after this long
     # SmoothL1 switches from quadratic to linear beyond this error (a fraction of the window height).
     loss_beta: float = 0.02
 
@@ -77,7 +78,8 @@ def fit(
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(running_loss[-50:]):.4f}", refresh=False)
 
-        last_step = state["step"] == config.steps
+        out_of_time = config.max_seconds is not None and time.perf_counter() - started > config.max_seconds
+        last_step = state["step"] == config.steps or out_of_time
         if validate is not None and (state["step"] % config.validate_every == 0 or last_step):
             score = float(validate(network))
             record = {"step": state["step"], "train_loss": float(np.mean(running_loss)), "validation_score": score, "elapsed_s": time.perf_counter() - started}
@@ -93,6 +95,9 @@ def fit(
             if state["stale"] >= config.patience:
                 log(f"early stop at step {state['step']}: no improvement in {config.patience} validations")
                 break
+        if out_of_time:
+            log(f"time budget of {config.max_seconds:.0f} s reached at step {state['step']}")
+            break
     bar.close()
     if state["best_weights"] is not None:
         network.load_state_dict(state["best_weights"])

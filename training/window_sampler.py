@@ -7,6 +7,7 @@ not. Augmentations, each drawn per window:
 * scale along z (patient height and vertebra size vary by about 10 %),
 * crop of the field of view (scans start and stop anywhere; the rest is padding, as at inference),
 * left-right flip of the frontal view,
+* blur along z (thick slices: a 5 mm slice smears the MIP over more than two 2 mm rows),
 * intensity gain, gamma and offset (scanner, contrast phase, bone density), and Gaussian noise.
 """
 
@@ -15,17 +16,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from L3SpotterLib.windows import window_target
 
 
 @dataclass
 class TrainingProjection:
-    """A case ready for training: ``pixels[view, row, col]`` in [0, 1] and L3's row (may lie outside)."""
+    """A case ready for training: ``pixels[view, row, col]`` in [0, 1] and L3's row (may lie outside the
+    scan: phantoms know where L3 is even when the field of view misses it)."""
 
     pixels: np.ndarray
     l3_row: float
     case_id: str = ""
+    slice_thickness_mm: float = 0.0
+    in_view: bool = True
 
 
 @dataclass(frozen=True)
@@ -37,11 +42,13 @@ class Augmentation:
     gamma_range: tuple[float, float] = (0.7, 1.4)
     offset_range: tuple[float, float] = (-0.08, 0.08)
     noise_sd_range: tuple[float, float] = (0.0, 0.04)
+    z_blur_probability: float = 0.5
+    z_blur_sigma_rows_range: tuple[float, float] = (0.3, 1.2)
 
 
 NO_AUGMENTATION = Augmentation(
     z_scale_range=(1.0, 1.0), crop_probability=0.0, flip_probability=0.0, gain_range=(1.0, 1.0),
-    gamma_range=(1.0, 1.0), offset_range=(0.0, 0.0), noise_sd_range=(0.0, 0.0),
+    gamma_range=(1.0, 1.0), offset_range=(0.0, 0.0), noise_sd_range=(0.0, 0.0), z_blur_probability=0.0,
 )
 
 
@@ -105,8 +112,11 @@ class WindowSampler:
         inside &= (source_rows >= -0.5) & (source_rows <= n_rows - 0.5)
         window = np.zeros((projection.pixels.shape[0], height, projection.pixels.shape[2]), dtype=np.float32)
         if inside.any():
-            window[:, inside, :] = _interpolate_rows(projection.pixels, source_rows[inside])
-            window[:, inside, :] = self._augment_intensity(window[:, inside, :])
+            rows_inside = _interpolate_rows(projection.pixels, source_rows[inside])
+            if rng.random() < aug.z_blur_probability:
+                sigma = rng.uniform(*aug.z_blur_sigma_rows_range)
+                rows_inside = ndimage.gaussian_filter1d(rows_inside, sigma, axis=1, mode="nearest")
+            window[:, inside, :] = self._augment_intensity(rows_inside)
         if self.frontal_channel is not None and rng.random() < aug.flip_probability:
             window[self.frontal_channel] = window[self.frontal_channel, :, ::-1]
         return window, target

@@ -14,6 +14,7 @@ import json
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
+from .checksums import sha256_of_file
 from .errors import ModelError
 from .mip import VIEWS, MipGrid
 from .networks import BACKBONES
@@ -69,14 +70,6 @@ class ModelCard:
             problems.append("default_stride_px must be at least 1")
         if problems:
             raise ModelError(f"{source}: invalid model card: " + "; ".join(problems))
-
-
-def sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_card_path(model: str | Path | None) -> Path:

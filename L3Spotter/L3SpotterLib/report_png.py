@@ -1,7 +1,8 @@
 """A picture of one detection: the MIP with the L3 line, and the window trace beside it on the same z axis.
 
-People check a detector by looking: the trace shows the ramp the correlation found (its lower end sits on
-the L3 line), and a wrong answer shows up as a ramp in the wrong place or no ramp at all.
+Each window's prediction is drawn at the z of the window's centre, so the ramp of the windows that hold
+L3 crosses 0.5 exactly on the L3 line. People check a detector by looking: a wrong answer shows up as a
+ramp in the wrong place, a broken ramp, or no ramp at all.
 """
 
 from __future__ import annotations
@@ -24,7 +25,14 @@ def render_result_png(result: DetectionResult, reference_z_ras_mm: float | None 
 
     projections = result.projection or []
     n_images = len(projections)
-    figure = Figure(figsize=(3.2 * n_images + 3.2, 6.4), dpi=dpi, layout="constrained")
+    # The MIP keeps its true proportions through the figure's shape (aspect "auto" lets the trace share
+    # the MIP's z axis exactly).
+    height_in = 6.4
+    if projections:
+        reference = projections[0]
+        extent_ratio = reference.n_rows / reference.pixels.shape[1]
+        height_in = float(np.clip(3.0 * extent_ratio, 3.5, 9.0)) + 1.4
+    figure = Figure(figsize=(3.2 * n_images + 3.2, height_in), dpi=dpi, layout="constrained")
     axes = figure.subplots(1, n_images + 1, sharey=True, width_ratios=[1.0] * n_images + [0.8]) if n_images else [figure.subplots()]
     axes = np.atleast_1d(axes)
 
@@ -32,22 +40,27 @@ def render_result_png(result: DetectionResult, reference_z_ras_mm: float | None 
         z_top = projection.z_top_ras_mm
         z_bottom = float(projection.row_to_z_ras_mm(projection.n_rows - 1))
         width_mm = projection.pixels.shape[1] * projection.row_mm
-        axis.imshow(projection.pixels, cmap="gray", vmin=0, vmax=1, aspect="equal", extent=(0, width_mm, z_bottom, z_top))
+        axis.imshow(projection.pixels, cmap="gray", vmin=0, vmax=1, aspect="auto", extent=(0, width_mm, z_bottom, z_top))
         axis.set_title(f"{projection.view} MIP")
         axis.set_xlabel("mm")
         _draw_levels(axis, result, reference_z_ras_mm)
     axes[0].set_ylabel("z (RAS, mm)")
+    if projections:
+        z_low = float(projections[0].row_to_z_ras_mm(projections[0].n_rows - 1))
+        axes[0].set_ylim(z_low, projections[0].z_top_ras_mm)  # the scan, not the padded windows
 
     trace_axis = axes[-1]
     if result.trace is not None:
         tops_z = np.asarray(result.trace.window_top_z_ras_mm)
+        centres_z = tops_z - result.trace.window_height_mm / 2.0
         predicted = np.asarray(result.trace.predicted_fraction)
-        trace_axis.plot(predicted, tops_z, ".", markersize=3, color="tab:blue", label="CNN, per window")
+        trace_axis.plot(predicted, centres_z, ".", markersize=3, color="tab:blue", label="CNN, per window")
         if result.l3_z_ras_mm is not None:
             ideal = window_target(-result.l3_z_ras_mm, -tops_z, result.trace.window_height_mm)
-            trace_axis.plot(ideal, tops_z, "-", color="tab:orange", linewidth=1.2, label="ideal ramp at L3")
+            trace_axis.plot(ideal, centres_z, "-", color="tab:orange", linewidth=1.2, label="ideal ramp at L3")
+        trace_axis.axvline(0.5, color="0.7", linewidth=0.8)
         trace_axis.set_xlim(-0.05, 1.05)
-        trace_axis.set_xlabel("L3 position in window\n(0 = top, 1 = bottom)")
+        trace_axis.set_xlabel("L3 position in the window\n(0 = top, 1 = bottom), at window centre")
         trace_axis.set_title("window trace")
         _draw_levels(trace_axis, result, reference_z_ras_mm)
         trace_axis.legend(loc="lower right", fontsize=7)

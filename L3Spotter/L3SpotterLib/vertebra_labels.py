@@ -24,3 +24,18 @@ HEAD_TO_FOOT: tuple[str, ...] = (
 )
 
 L3_NAME = "L3"
+
+# TotalSegmentator's multilabel ids (task "total"): v2 counts up from the sacrum, v1 from L5.
+_SPINE_FOOT_TO_HEAD = (
+    *(f"L{i}" for i in range(5, 0, -1)),
+    *(f"T{i}" for i in range(12, 0, -1)),
+    *(f"C{i}" for i in range(7, 0, -1)),
+)
+TOTALSEGMENTATOR_V2_IDS: dict[str, int] = {"sacrum": 25, **{name: 27 + n for n, name in enumerate(_SPINE_FOOT_TO_HEAD)}}
+TOTALSEGMENTATOR_V1_IDS: dict[str, int] = {"sacrum": 92, **{name: 18 + n for n, name in enumerate(_SPINE_FOOT_TO_HEAD)}}
+
+LABEL_CONVENTIONS: dict[str, dict[str, int]] = {
+    "verse": VERSE_IDS,
+    "totalseg": TOTALSEGMENTATOR_V2_IDS,
+    "totalseg_v1": TOTALSEGMENTATOR_V1_IDS,
+}

@@ -6,9 +6,7 @@ only ever opened for reading.
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +14,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
-from .geometry import GeometryError, VolumeGeometry
+from .geometry import LPS_TO_RAS, GeometryError, VolumeGeometry
+from .nifti_checks import check_nifti_file
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -26,7 +25,6 @@ _COMPONENT_BYTES = {
     sitk.sitkUInt32: 4, sitk.sitkInt32: 4, sitk.sitkFloat32: 4,
     sitk.sitkUInt64: 8, sitk.sitkInt64: 8, sitk.sitkFloat64: 8,
 }
-_NIFTI1_HEADER_BYTES = 348
 
 
 @dataclass
@@ -78,12 +76,15 @@ def load_ct(path) -> CtVolume:
     if not path.exists():
         raise InputError(f"{path_text}: no such file or folder")
     if path.is_dir():
-        image, series = _read_dicom_folder(path, path_text)
+        image, series, ijk_to_ras = _read_dicom_folder(path, path_text)
     else:
-        image, series = _read_image_file(path, path_text), None
+        image, series, ijk_to_ras = _read_image_file(path, path_text), None, None
     voxels = _checked_voxels(image, path_text)
     try:
-        geometry = VolumeGeometry.from_sitk_image(image)
+        if ijk_to_ras is not None:
+            geometry = VolumeGeometry(ijk_to_ras, image.GetSize())
+        else:
+            geometry = VolumeGeometry.from_sitk_image(image)
     except GeometryError as error:
         raise InputError(f"{path_text}: {error}") from None
     return CtVolume(voxels=voxels, geometry=geometry, source=path_text, series=series, _keep_alive=image)
@@ -99,11 +100,13 @@ def _read_image_file(path: Path, path_text: str) -> sitk.Image:
     except RuntimeError:
         raise InputError(f"{path_text}: not an image file that SimpleITK can read (NIfTI, NRRD, MHA/MHD or DICOM)") from None
     _check_shape_information(reader.GetSize(), reader.GetNumberOfComponents(), path_text)
-    _check_memory(reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID(), path_text)
-    if path.name.lower().endswith(".nii.gz"):
-        _check_gzip_nifti_complete(path, reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID(), path_text)
+    voxel_bytes = _voxel_bytes(reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID())
+    _check_memory(voxel_bytes, path_text)
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        check_nifti_file(path, voxel_bytes, path_text)
     try:
-        image = reader.Execute()
+        with quiet_itk_warnings():  # e.g. "unexpected scales in sform": the header checks above speak instead
+            image = reader.Execute()
     except RuntimeError as error:
         raise InputError(f"{path_text}: the image data cannot be read ({_first_line(error)})") from None
     if image.GetDimension() == 4:
@@ -115,7 +118,7 @@ def _read_image_file(path: Path, path_text: str) -> sitk.Image:
     return image
 
 
-def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict]:
+def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict, np.ndarray | None]:
     series_ids = dicom_series_ids(folder)
     if not series_ids:
         raise InputError(f"{path_text}: the folder holds no DICOM series")
@@ -131,10 +134,13 @@ def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict]:
         raise InputError(f"{path_text}: the DICOM series {chosen['uid']} has a single slice, not a 3-D volume")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(chosen["files"])
+    reader.MetaDataDictionaryArrayUpdateOn()
     try:
-        image = reader.Execute()
+        with quiet_itk_warnings():  # ITK warns about uneven spacing; we check it ourselves below
+            image = reader.Execute()
     except RuntimeError as error:
         raise InputError(f"{path_text}: the DICOM series {chosen['uid']} cannot be read ({_first_line(error)})") from None
+    gantry_tilt_deg, ijk_to_ras = dicom_stacking(reader, image, f"{path_text}: the DICOM series {chosen['uid']}")
     series = {
         "uid": chosen["uid"],
         "description": chosen["description"],
@@ -142,8 +148,61 @@ def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict]:
         "n_files": len(chosen["files"]),
         "n_series_in_folder": len(candidates),
         "other_series": [{"uid": c["uid"], "modality": c["modality"], "n_files": len(c["files"])} for c in candidates[1:]],
+        "gantry_tilt_deg": gantry_tilt_deg,
     }
-    return image, series
+    return image, series, ijk_to_ras
+
+
+# Relative deviation of a slice gap from the median gap that still counts as even spacing.
+_EVEN_SPACING_TOLERANCE = 0.1
+# Below this (degrees) a tilt between the stacking direction and the slice normal is rounding noise.
+_TILT_NOISE_DEG = 0.5
+
+
+def dicom_stacking(reader: sitk.ImageSeriesReader, image: sitk.Image, what: str) -> tuple[float | None, np.ndarray | None]:
+    """Check the slice positions of a read series; return (gantry tilt in degrees, exact IJK->RAS matrix),
+    or (None, None) where the files lack the position tags (then ITK's geometry is used).
+
+    ITK derives the slice spacing from the first two slices and assumes the slices stack along their
+    normal. Missing or unevenly spaced slices would then silently misplace every z, so they are refused.
+    Gantry tilt (slices stacked obliquely to their normal) is handled: the stacking vector measured from
+    the positions becomes the k column of the matrix, which keeps every slice's z exact.
+    """
+    n_slices = image.GetDepth()
+    keys = ("0020|0032", "0020|0037")
+    if not all(reader.HasMetaDataKey(index, key) for index in (0, n_slices - 1) for key in keys):
+        return None, None
+    try:
+        positions = np.array([[float(v) for v in reader.GetMetaData(index, "0020|0032").split("\\")] for index in range(n_slices)])
+        orientation = np.array([float(v) for v in reader.GetMetaData(0, "0020|0037").split("\\")])
+    except (RuntimeError, ValueError):
+        return None, None
+    row_direction, column_direction = orientation[:3], orientation[3:6]
+    normal = np.cross(row_direction, column_direction)
+    gaps = np.diff(positions @ normal)
+    if np.any(np.abs(gaps) < 1e-3):
+        raise InputError(f"{what} has two slices at the same position")
+    typical = float(np.median(np.abs(gaps)))
+    worst = int(np.argmax(np.abs(np.abs(gaps) - typical)))
+    if abs(abs(gaps[worst]) - typical) > _EVEN_SPACING_TOLERANCE * typical:
+        ratio = abs(gaps[worst]) / typical
+        if ratio > 1.5 and abs(ratio - round(ratio)) < _EVEN_SPACING_TOLERANCE:
+            missing = int(round(ratio)) - 1
+            raise InputError(
+                f"{what} has {missing} missing slice(s) after slice {worst} (a gap of {abs(gaps[worst]):.2f} mm "
+                f"where slices are {typical:.2f} mm apart)"
+            )
+        raise InputError(f"{what} has uneven slice spacing (gaps from {np.abs(gaps).min():.2f} to {np.abs(gaps).max():.2f} mm)")
+    stacking_vector = (positions[-1] - positions[0]) / (n_slices - 1)
+    cosine = abs(stacking_vector @ normal) / np.linalg.norm(stacking_vector)
+    tilt_deg = float(np.degrees(np.arccos(min(1.0, cosine))))
+    spacing = image.GetSpacing()
+    ijk_to_lps = np.eye(4)
+    ijk_to_lps[:3, 0] = row_direction * spacing[0]
+    ijk_to_lps[:3, 1] = column_direction * spacing[1]
+    ijk_to_lps[:3, 2] = stacking_vector
+    ijk_to_lps[:3, 3] = positions[0]
+    return (round(tilt_deg, 2) if tilt_deg > _TILT_NOISE_DEG else 0.0), LPS_TO_RAS @ ijk_to_lps
 
 
 def _dicom_tags(file_name: str) -> dict:
@@ -173,10 +232,12 @@ def _check_shape_information(size, n_components: int, path_text: str) -> None:
         )
 
 
-def _check_memory(size, n_components: int, pixel_id: int, path_text: str) -> None:
+def _voxel_bytes(size, n_components: int, pixel_id: int) -> int:
+    return int(np.prod(size, dtype=np.float64)) * n_components * _COMPONENT_BYTES.get(_component_id(pixel_id), 4)
+
+
+def _check_memory(needed_bytes: int, path_text: str) -> None:
     """Refuse early, with the size needed, rather than be killed by the kernel half-way through."""
-    component_bytes = _COMPONENT_BYTES.get(_component_id(pixel_id), 4)
-    needed_bytes = int(np.prod(size, dtype=np.float64)) * n_components * component_bytes
     available_bytes = available_memory_bytes()
     if available_bytes is not None and needed_bytes > available_bytes:
         raise InputError(
@@ -203,48 +264,6 @@ def available_memory_bytes() -> int | None:
                     return int(line.split()[1]) * 1024
     except OSError:
         return None
-    return None
-
-
-def _check_gzip_nifti_complete(path: Path, size, n_components: int, pixel_id: int, path_text: str) -> None:
-    """Detect a truncated ``.nii.gz``, which SimpleITK reads without error, filling the rest with zeros.
-
-    The gzip trailer's last four bytes hold the uncompressed length (mod 2**32). In a truncated file those
-    bytes are compressed data, so they almost never equal header + voxel bytes.
-    """
-    component_bytes = _COMPONENT_BYTES.get(_component_id(pixel_id), 1)
-    voxel_bytes = int(np.prod(size, dtype=np.float64)) * n_components * component_bytes
-    try:
-        with open(path, "rb") as stream:
-            stream.seek(0, os.SEEK_END)
-            if stream.tell() < 18:
-                raise InputError(f"{path_text}: the gzip file is truncated")
-            stream.seek(-4, os.SEEK_END)
-            (stored_length,) = struct.unpack("<I", stream.read(4))
-        with gzip.open(path, "rb") as header_stream:
-            header = header_stream.read(_NIFTI1_HEADER_BYTES + 4)
-    except (OSError, EOFError, gzip.BadGzipFile):
-        raise InputError(f"{path_text}: the gzip stream is corrupt or truncated") from None
-    header_bytes = _nifti_data_offset(header)
-    if header_bytes is None:
-        return  # not a NIfTI-1 header we understand; nothing to compare against
-    expected = (header_bytes + voxel_bytes) % 2**32
-    if stored_length != expected:
-        raise InputError(
-            f"{path_text}: the file is truncated or corrupt (the gzip data do not hold the "
-            f"{header_bytes + voxel_bytes} bytes its NIfTI header announces)"
-        )
-
-
-def _nifti_data_offset(header: bytes) -> int | None:
-    """Where the voxel data start in a NIfTI-1 single file (``vox_offset``), or None if not NIfTI-1."""
-    if len(header) < _NIFTI1_HEADER_BYTES:
-        return None
-    for endian in ("<", ">"):
-        (sizeof_hdr,) = struct.unpack(endian + "i", header[:4])
-        if sizeof_hdr == _NIFTI1_HEADER_BYTES:
-            (vox_offset,) = struct.unpack(endian + "f", header[108:112])
-            return int(vox_offset)
     return None
 
 

@@ -1,0 +1,78 @@
+"""Training from the command line, end to end: annotated cases -> projections -> fit -> export ->
+the engine loads the model and detects. Also the checkpoint that lets an interrupted run resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from L3SpotterLib.detector import L3Detector
+from L3SpotterLib.geometry import VolumeGeometry
+from L3SpotterLib.model_card import read_card
+from training import train
+from training.trainer import FitConfig, fit
+from training.window_sampler import NO_AUGMENTATION, TrainingProjection, WindowSampler
+
+from volumes import ijk_to_ras_of, marker_volume_ras, sitk_image_ras
+
+
+@pytest.fixture(scope="module")
+def marker_cases(tmp_path_factory):
+    root = tmp_path_factory.mktemp("marker_cases")
+    for seed, l3_index in enumerate([25, 40, 55, 70, 85, 95]):
+        image = sitk_image_ras(marker_volume_ras(l3_index, n_slices=120, seed=seed), spacing_mm=(4.0, 4.0, 4.0))
+        folder = root / f"case_{seed}"
+        folder.mkdir()
+        sitk.WriteImage(image, str(folder / "ct.nii.gz"))
+        geometry = VolumeGeometry(ijk_to_ras_of(image), image.GetSize())
+        (folder / "case.json").write_text(json.dumps({"l3_slice": l3_index, "l3_z_ras_mm": float(geometry.slice_to_z_ras_mm(l3_index))}))
+    return root
+
+
+SMALL_SHAPE = ["--backbone", "cnn4", "--pretrained", "none", "--row-mm", "4", "--col-mm", "4", "--window-height", "32", "--window-width", "16"]
+
+
+def test_train_export_load_detect(marker_cases, tmp_path):
+    out = tmp_path / "model" / "marker.json"
+    code = train.main([
+        "--data", str(marker_cases), "--out", str(out), *SMALL_SHAPE, "--steps", "60", "--validate-every", "30",
+        "--batch-size", "16", "--lr", "3e-3", "--workers", "1", "--cache-dir", str(tmp_path / "cache"),
+    ])
+    assert code == 0
+    card = read_card(out)
+    assert card.backbone == "cnn4" and card.window_height_px == 32
+    assert card.training_data["n_training_cases"] + card.training_data["n_validation_cases"] == 6
+    assert "python -m training.train" in card.training_data["command"]
+    assert len(card.weights_sha256) == 64
+    # The projections were cached: one file per case.
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == 6
+    result = L3Detector(out, device="cpu").detect_path(marker_cases / "case_0" / "ct.nii.gz")
+    assert result.status != "error", result.message
+    assert result.model["name"] == "marker"
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path):
+    rng = np.random.default_rng(0)
+    projections = [TrainingProjection(rng.random((1, 80, 16), dtype=np.float32), float(rng.uniform(10, 70))) for _ in range(4)]
+    checkpoint = tmp_path / "run.ckpt"
+
+    def run(steps):
+        torch.manual_seed(0)
+        from L3SpotterLib.networks import WindowRegressor
+
+        network = WindowRegressor("cnn4")
+        sampler = WindowSampler(projections, 32, seed=0, augmentation=NO_AUGMENTATION)
+        messages = []
+        history = fit(network, sampler, FitConfig(steps=steps, batch_size=4, validate_every=10, warmup_steps=2), torch.device("cpu"),
+                      validate=lambda model: 1.0, checkpoint_path=checkpoint, progress=False, log=messages.append)
+        return network, history, messages
+
+    _, first_history, _ = run(20)
+    assert [record["step"] for record in first_history] == [10, 20]
+    _, history, messages = run(30)
+    assert any("resumed from" in message and "at step 20" in message for message in messages)
+    assert [record["step"] for record in history] == [10, 20, 30]

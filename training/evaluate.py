@@ -1,0 +1,204 @@
+"""Measure a model with the full engine (volume -> MIP -> windows -> CNN -> correlation -> result).
+
+    python -m training.evaluate --model L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json \\
+        --data phantoms:500:0 --csv docs/results/synthetic_test.csv
+
+Phantoms are generated with realistic acquisitions (slice thickness, in-plane pixels, noise) unless
+``--phantom-voxel-mm`` is given. Prints the error table on the cases whose L3 is in view, and how the
+cases whose L3 is not in view were called.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from L3SpotterLib.atomic_files import atomic_write_text
+from L3SpotterLib.geometry import VolumeGeometry
+
+from .annotations import AnnotatedScan, read_data_spec
+from .metrics import ErrorSummary, summarise_errors
+
+
+@dataclass
+class CaseOutcome:
+    case_id: str
+    in_view: bool
+    true_z_ras_mm: float | None
+    true_slice: int | None
+    status: str
+    l3_slice: int | None
+    l3_z_ras_mm: float | None
+    confidence: float | None
+    l3_position: str
+    slice_thickness_mm: float
+    error_mm: float | None
+    error_slices: float | None
+    variants: str = ""
+    message: str = ""
+
+
+# Each worker process loads the model once.
+_worker_detector = None
+_worker_stride = None
+
+
+def _init_worker(model: str | None, stride: int | None, threads: int) -> None:
+    import torch
+
+    from L3SpotterLib.detector import L3Detector
+
+    global _worker_detector, _worker_stride
+    torch.set_num_threads(threads)
+    _worker_detector = L3Detector(model, device="cpu")
+    _worker_stride = stride
+
+
+def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None) -> CaseOutcome:
+    """Detect L3 in one scan with the worker's detector and compare with the truth."""
+    detector, stride = _worker_detector, _worker_stride
+    variants = ""
+    if scan.phantom_seed is not None:
+        from L3SpotterLib.phantom import generate_phantom
+
+        from .projection_cache import phantom_l3_level
+
+        phantom = generate_phantom(scan.phantom_seed, voxel_mm=phantom_voxel_mm)
+        true_z, in_view = phantom_l3_level(phantom)
+        true_slice = phantom.case.get("l3_slice")
+        variants = ";".join(f"{key}={value}" for key, value in sorted(_flat_variants(phantom.variants).items()))
+        geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(phantom.ct.shape)))
+        result = detector.detect_array(phantom.ct, geometry, source=scan.case_id, stride_px=stride)
+    else:
+        from L3SpotterLib.volume_io import load_ct
+
+        volume = load_ct(scan.ct_path)
+        true_z, in_view = scan.l3_z_ras_mm, scan.l3_z_ras_mm is not None
+        true_slice = None if true_z is None else int(np.floor(volume.geometry.z_ras_mm_to_slice(true_z) + 0.5))
+        geometry = volume.geometry
+        result = detector.detect_array(volume.voxels, geometry, source=scan.ct_path, stride_px=stride)
+    thickness = geometry.slice_thickness_mm
+    error_mm = error_slices = None
+    if in_view and result.l3_z_ras_mm is not None and result.status in ("found", "uncertain"):
+        error_mm = abs(result.l3_z_ras_mm - true_z)
+        error_slices = abs(result.l3_slice - true_slice) if true_slice is not None else error_mm / thickness
+    return CaseOutcome(
+        case_id=scan.case_id, in_view=bool(in_view), true_z_ras_mm=true_z, true_slice=true_slice, status=result.status,
+        l3_slice=result.l3_slice, l3_z_ras_mm=result.l3_z_ras_mm, confidence=result.confidence, l3_position=result.l3_position,
+        slice_thickness_mm=thickness, error_mm=error_mm, error_slices=error_slices, variants=variants, message=result.message,
+    )
+
+
+def _flat_variants(variants: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in (variants or {}).items():
+        if isinstance(value, dict):
+            flat.update(_flat_variants(value, f"{prefix}{key}."))
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _evaluate_job(job) -> CaseOutcome:
+    scan, phantom_voxel_mm = job
+    try:
+        return evaluate_scan(scan, phantom_voxel_mm)
+    except Exception as error:  # one broken case must not end a long evaluation
+        return CaseOutcome(scan.case_id, False, None, None, "error", None, None, None, "unknown", 0.0, None, None, message=f"{type(error).__name__}: {error}")
+
+
+def evaluate(scans, model=None, stride=None, workers=1, phantom_voxel_mm=None, progress=True) -> list[CaseOutcome]:
+    from tqdm import tqdm
+
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    jobs = [(scan, phantom_voxel_mm) for scan in scans]
+    with tqdm(total=len(jobs), desc="evaluating", unit="scan", disable=not progress, file=sys.stderr) as bar:
+        if workers > 1:
+            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model, stride, threads)) as pool:
+                outcomes = []
+                for outcome in pool.map(_evaluate_job, jobs, chunksize=2):
+                    outcomes.append(outcome)
+                    bar.update(1)
+                return outcomes
+        _init_worker(model, stride, threads)
+        outcomes = []
+        for job in jobs:
+            outcomes.append(_evaluate_job(job))
+            bar.update(1)
+        return outcomes
+
+
+@dataclass
+class EvaluationReport:
+    in_view: ErrorSummary
+    n_in_view: int
+    n_in_view_missed: int  # in view, but called not_in_view or error
+    n_uncertain: int
+    n_out_of_view: int
+    n_out_of_view_called_not_in_view: int
+    n_errors: int
+
+    def lines(self) -> list[str]:
+        lines = [f"L3 in view ({self.n_in_view} cases; {self.n_in_view_missed} missed, {self.n_uncertain} uncertain): {self.in_view.as_row()}"]
+        if self.n_out_of_view:
+            share = self.n_out_of_view_called_not_in_view / self.n_out_of_view
+            lines.append(f"L3 not in view ({self.n_out_of_view} cases): called not_in_view {100 * share:.1f} %")
+        if self.n_errors:
+            lines.append(f"errors: {self.n_errors}")
+        return lines
+
+
+def summarise(outcomes: list[CaseOutcome]) -> EvaluationReport:
+    in_view = [o for o in outcomes if o.in_view and o.status != "error"]
+    located = [o for o in in_view if o.error_mm is not None]
+    out_of_view = [o for o in outcomes if not o.in_view and o.status != "error"]
+    return EvaluationReport(
+        in_view=summarise_errors([o.error_mm for o in located], [o.error_slices for o in located]),
+        n_in_view=len(in_view),
+        n_in_view_missed=len(in_view) - len(located),
+        n_uncertain=sum(1 for o in located if o.status == "uncertain"),
+        n_out_of_view=len(out_of_view),
+        n_out_of_view_called_not_in_view=sum(1 for o in out_of_view if o.status == "not_in_view"),
+        n_errors=sum(1 for o in outcomes if o.status == "error"),
+    )
+
+
+def write_outcomes_csv(path: Path, outcomes: list[CaseOutcome]) -> None:
+    buffer = io.StringIO()
+    fields = list(CaseOutcome.__dataclass_fields__)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for outcome in outcomes:
+        writer.writerow(asdict(outcome))
+    atomic_write_text(path, buffer.getvalue())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="model card (default: the shipped model)")
+    parser.add_argument("--data", action="append", required=True, help="a .csv, a folder of cases, or phantoms:COUNT[:FIRST_SEED]")
+    parser.add_argument("--labels", default="verse", choices=["verse", "totalseg", "totalseg_v1"])
+    parser.add_argument("--stride", type=int, default=None, help="window stride (default: the model's)")
+    parser.add_argument("--phantom-voxel-mm", type=float, default=None, help="isotropic phantom voxels (default: realistic acquisitions)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--csv", default=None, help="write one row per case here")
+    args = parser.parse_args(argv)
+    scans = [scan for spec in args.data for scan in read_data_spec(spec, args.labels, keep_out_of_view=True)]
+    outcomes = evaluate(scans, args.model, args.stride, args.workers, args.phantom_voxel_mm)
+    if args.csv:
+        write_outcomes_csv(Path(args.csv), outcomes)
+    for line in summarise(outcomes).lines():
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Projections of every training scan, computed once with the engine's own code and kept on disk.
+
+An epoch then reads small 2-D arrays instead of volumes. A cached projection is keyed by the scan
+(path, size and modification time; or phantom seed and generator version) and by everything that shapes
+the projection (views, mm grid, width, HU window), so a change to any of them recomputes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from L3SpotterLib.atomic_files import atomic_write_bytes
+from L3SpotterLib.geometry import VolumeGeometry
+from L3SpotterLib.mip import MipGrid, project_views
+from L3SpotterLib.volume_io import load_ct
+
+from .annotations import AnnotatedScan
+from .window_sampler import TrainingProjection
+
+# Bump when the projection code changes in a way that alters pixels.
+PROJECTION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ProjectionSpec:
+    views: tuple[str, ...]
+    grid: MipGrid
+    phantom_voxel_mm: float | None = 2.0
+
+    def key(self) -> str:
+        text = json.dumps([PROJECTION_VERSION, list(self.views), self.grid.row_mm, self.grid.col_mm, self.grid.width_px, list(self.grid.hu_window), self.phantom_voxel_mm])
+        return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def load_projections(scans: list[AnnotatedScan], spec: ProjectionSpec, cache_dir: Path, workers: int = 1, progress: bool = True) -> list[TrainingProjection]:
+    """Cached projections of ``scans`` (computed in ``workers`` processes where missing), in order."""
+    from tqdm import tqdm
+
+    folder = Path(cache_dir) / spec.key()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{_scan_key(scan, spec)}.npz" for scan in scans]
+    missing = [(scan, path) for scan, path in zip(scans, paths) if not path.is_file()]
+    if missing:
+        bar = tqdm(total=len(missing), desc="projections", unit="scan", disable=not progress, file=sys.stderr)
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for _ in pool.map(_compute_and_store, [(scan, spec, path) for scan, path in missing], chunksize=4):
+                    bar.update(1)
+        else:
+            for scan, path in missing:
+                _compute_and_store((scan, spec, path))
+                bar.update(1)
+        bar.close()
+    return [read_projection(path) for path in paths]
+
+
+def read_projection(path: Path) -> TrainingProjection:
+    with np.load(path) as data:
+        return TrainingProjection(
+            pixels=data["pixels"].astype(np.float32),
+            l3_row=float(data["l3_row"]),
+            case_id=str(data["case_id"]),
+            slice_thickness_mm=float(data["slice_thickness_mm"]),
+            in_view=bool(data["in_view"]),
+        )
+
+
+def _compute_and_store(job) -> None:
+    scan, spec, path = job
+    projection = compute_projection(scan, spec)
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        pixels=projection.pixels.astype(np.float16),
+        l3_row=projection.l3_row,
+        case_id=projection.case_id,
+        slice_thickness_mm=projection.slice_thickness_mm,
+        in_view=projection.in_view,
+    )
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def compute_projection(scan: AnnotatedScan, spec: ProjectionSpec) -> TrainingProjection:
+    """The training projection of one scan: the engine's views stacked, and L3's row on them."""
+    if scan.phantom_seed is not None:
+        from L3SpotterLib.phantom import generate_phantom
+
+        phantom = generate_phantom(scan.phantom_seed, voxel_mm=spec.phantom_voxel_mm)
+        voxels = phantom.ct
+        geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(voxels.shape)))
+        l3_z, in_view = phantom_l3_level(phantom)
+    else:
+        volume = load_ct(scan.ct_path)
+        voxels, geometry = volume.voxels, volume.geometry
+        l3_z, in_view = scan.l3_z_ras_mm, True
+    projections = project_views(voxels, geometry, spec.views, spec.grid)
+    pixels = np.stack([projection.pixels for projection in projections])
+    return TrainingProjection(
+        pixels=pixels,
+        l3_row=float(projections[0].z_ras_mm_to_row(l3_z)),
+        case_id=scan.case_id,
+        slice_thickness_mm=geometry.slice_thickness_mm,
+        in_view=in_view,
+    )
+
+
+def phantom_l3_level(phantom) -> tuple[float, bool]:
+    """(L3's true z, whether L3 lies wholly in the scan) for a generated phantom."""
+    case = phantom.case
+    in_view = case.get("l3_slice") is not None
+    if case.get("l3_z_ras_mm") is not None:
+        return float(case["l3_z_ras_mm"]), in_view
+    # L3 outside the scan has no label voxels; the generator still knows where its body lies.
+    landmarks = phantom.variants["patient_placement"]["landmarks_z_ras_mm"]
+    return 0.5 * (landmarks["l3_top"] + landmarks["l3_bottom"]), in_view
+
+
+def _scan_key(scan: AnnotatedScan, spec: ProjectionSpec) -> str:
+    if scan.phantom_seed is not None:
+        from L3SpotterLib.phantom import GENERATOR_VERSION
+
+        identity = f"phantom:{scan.phantom_seed}:{GENERATOR_VERSION}"
+    else:
+        stat = os.stat(scan.ct_path)
+        identity = f"file:{os.path.abspath(scan.ct_path)}:{stat.st_size}:{stat.st_mtime_ns}:{scan.l3_z_ras_mm}"
+    return hashlib.sha1(identity.encode()).hexdigest()[:16]

@@ -1,0 +1,202 @@
+"""Train a window regressor and export it as an L3Spotter model (weights + model card).
+
+    python -m training.train --data phantoms:600:100000 --out L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json
+
+``--data`` may be repeated and takes a ``.csv`` (``path,l3_slice``), a folder of annotated cases, or
+``phantoms:COUNT[:FIRST_SEED]`` (see :mod:`training.annotations`). Without ``--val-data``, a share of the
+cases (``--val-fraction``) is held out for validation, which drives early stopping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from L3SpotterLib.inference import choose_device
+from L3SpotterLib.mip import MipGrid
+from L3SpotterLib.model_card import ModelCard, save_model
+from L3SpotterLib.networks import BACKBONES, WindowRegressor
+
+from .annotations import AnnotatedScan, read_data_spec
+from .evaluation import row_errors_mm
+from .pretrained import initialise
+from .projection_cache import ProjectionSpec, load_projections
+from .trainer import FitConfig, fit
+from .window_sampler import Augmentation, TrainingProjection, WindowSampler
+
+
+@dataclass
+class ModelShape:
+    """What the network sees: the card's preprocessing fields."""
+
+    backbone: str = "mobilenet_v2"
+    views: tuple[str, ...] = ("frontal",)
+    row_mm: float = 2.0
+    col_mm: float = 2.0
+    window_height_px: int = 160
+    window_width_px: int = 160
+    hu_window: tuple[float, float] = (-100.0, 1000.0)
+
+    @property
+    def grid(self) -> MipGrid:
+        return MipGrid(self.row_mm, self.col_mm, self.window_width_px, tuple(self.hu_window))
+
+
+@dataclass
+class TrainingSettings:
+    shape: ModelShape = field(default_factory=ModelShape)
+    pretrained: str = "imagenet"
+    fit: FitConfig = field(default_factory=lambda: FitConfig(steps=6000, learning_rate=5e-4, validate_every=250, patience=8))
+    validation_stride_px: int = 4
+    seed: int = 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", action="append", required=True, help="training data (repeatable): a .csv, a folder of cases, or phantoms:COUNT[:FIRST_SEED]")
+    parser.add_argument("--val-data", action="append", default=[], help="validation data (same forms); default: hold out --val-fraction")
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--labels", default="verse", choices=["verse", "totalseg", "totalseg_v1"], help="label-map convention of annotated folders")
+    parser.add_argument("--out", required=True, help="model card path to write (.json; the weights go beside it as .pt)")
+    parser.add_argument("--name", default=None, help="model name in the card (default: the file name)")
+    add_shape_arguments(parser)
+    parser.add_argument("--pretrained", default="imagenet", help="imagenet, none, or a weights file / L3Spotter model card")
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--validate-every", type=int, default=250)
+    parser.add_argument("--patience", type=int, default=8, help="validations without improvement before stopping")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long (then export the best)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes that compute projections")
+    parser.add_argument("--cache-dir", default="cache/projections", help="where projections are cached")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file; an existing one is resumed")
+    parser.add_argument("--phantom-voxel-mm", type=float, default=2.0, help="voxel size of phantoms made on the fly")
+    return parser
+
+
+def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backbone", default="mobilenet_v2", choices=BACKBONES)
+    parser.add_argument("--views", default="frontal", help="frontal, lateral, or frontal,lateral")
+    parser.add_argument("--row-mm", type=float, default=2.0)
+    parser.add_argument("--col-mm", type=float, default=2.0)
+    parser.add_argument("--window-height", type=int, default=160, help="window height in pixels")
+    parser.add_argument("--window-width", type=int, default=160, help="window (and projection) width in pixels")
+    parser.add_argument("--hu-window", type=float, nargs=2, default=(-100.0, 1000.0), metavar=("LOW", "HIGH"))
+
+
+def shape_from_args(args) -> ModelShape:
+    return ModelShape(
+        backbone=args.backbone, views=tuple(view.strip() for view in args.views.split(",")), row_mm=args.row_mm,
+        col_mm=args.col_mm, window_height_px=args.window_height, window_width_px=args.window_width, hu_window=tuple(args.hu_window),
+    )
+
+
+def split_validation(scans: list[AnnotatedScan], fraction: float, seed: int) -> tuple[list[AnnotatedScan], list[AnnotatedScan]]:
+    order = np.random.default_rng(seed).permutation(len(scans))
+    n_validation = max(1, int(round(fraction * len(scans)))) if len(scans) > 1 else 0
+    validation = [scans[i] for i in sorted(order[:n_validation])]
+    training = [scans[i] for i in sorted(order[n_validation:])]
+    return training, validation
+
+
+def train_model(
+    train_projections: list[TrainingProjection],
+    val_projections: list[TrainingProjection],
+    settings: TrainingSettings,
+    device: torch.device,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+):
+    """Initialise, fit with early stopping on the validation error, and return ``(network, record)``."""
+    torch.manual_seed(settings.seed)
+    shape = settings.shape
+    network = WindowRegressor(shape.backbone, n_views=len(shape.views))
+    initialisation = initialise(network, settings.pretrained)
+    frontal_channel = shape.views.index("frontal") if "frontal" in shape.views else None
+    sampler = WindowSampler(train_projections, shape.window_height_px, seed=settings.seed, augmentation=Augmentation(), frontal_channel=frontal_channel)
+    in_view = [projection for projection in val_projections if projection.in_view]
+
+    def validate(model) -> float:
+        if not in_view:
+            return 0.0
+        errors = row_errors_mm(model, in_view, shape.window_height_px, shape.row_mm, settings.validation_stride_px, device, miss_penalty_mm=100.0)
+        return float(np.mean(errors))
+
+    started = time.perf_counter()
+    history = fit(network, sampler, settings.fit, device, validate=validate if val_projections else None, checkpoint_path=checkpoint, progress=progress)
+    record = {
+        "initialisation": initialisation,
+        "history": history,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "best_validation_error_mm": min((h["validation_score"] for h in history if "validation_score" in h), default=None),
+    }
+    return network, record
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(os.cpu_count() or 1)
+    device = choose_device(args.device)
+    shape = shape_from_args(args)
+    scans = [scan for spec in args.data for scan in read_data_spec(spec, args.labels)]
+    if args.val_data:
+        validation = [scan for spec in args.val_data for scan in read_data_spec(spec, args.labels)]
+        training = scans
+    else:
+        training, validation = split_validation(scans, args.val_fraction, args.seed)
+    print(f"{len(training)} training and {len(validation)} validation cases", file=sys.stderr)
+    spec = ProjectionSpec(views=shape.views, grid=shape.grid, phantom_voxel_mm=args.phantom_voxel_mm)
+    train_projections = load_projections(training, spec, Path(args.cache_dir), workers=args.workers)
+    val_projections = load_projections(validation, spec, Path(args.cache_dir), workers=args.workers)
+
+    settings = TrainingSettings(
+        shape=shape,
+        pretrained=args.pretrained,
+        fit=FitConfig(
+            steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, validate_every=args.validate_every,
+            patience=args.patience, seed=args.seed, max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
+        ),
+        seed=args.seed,
+    )
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    network, record = train_model(train_projections, val_projections, settings, device, checkpoint)
+
+    out = Path(args.out)
+    card = ModelCard(
+        name=args.name or out.stem,
+        backbone=shape.backbone,
+        views=list(shape.views),
+        row_mm=shape.row_mm,
+        col_mm=shape.col_mm,
+        window_height_px=shape.window_height_px,
+        window_width_px=shape.window_width_px,
+        hu_window=tuple(shape.hu_window),
+        weights_file="",
+        training_data={
+            "sources": args.data,
+            "validation": args.val_data or f"{args.val_fraction:.0%} of the training cases held out",
+            "n_training_cases": len(training),
+            "n_validation_cases": len(validation),
+            "command": "python -m training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "initialisation": record["initialisation"],
+            "train_seconds": record["train_seconds"],
+            "fit": asdict(settings.fit),
+        },
+        accuracy={"validation_mean_error_mm": record["best_validation_error_mm"]},
+    )
+    save_model(network.cpu(), card, out)
+    print(f"wrote {out} and {out.with_suffix('.pt')} (best validation error {record['best_validation_error_mm']} mm)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
