@@ -1,0 +1,549 @@
+"""L3Spotter for 3D Slicer: find the axial slice through the third lumbar vertebra (L3) in a CT.
+
+Slicer entry points only: the module description, the parameter node, a thin widget that binds the panel
+to the parameters, a thin logic that delegates to the engine (``L3SpotterLib``) and its MRML adapter
+(``L3SpotterLib.mrml``), and the self-test. The logic works without the panel, from the Python console:
+
+    logic = slicer.util.getModuleLogic("L3Spotter")
+    result = logic.detect(volumeNode)
+    logic.showResult(result, volumeNode)
+
+torch is imported only when a detection runs, so the module loads (and offers to install it) without it.
+"""
+
+import enum
+import importlib.util
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import qt
+import vtk
+
+import slicer
+from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode
+from slicer.parameterNodeWrapper import Default, WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+from L3SpotterLib import mrml
+
+MODULE_DIR = Path(__file__).resolve().parent
+HOMEPAGE_URL = "https://github.com/L3Spotter/SlicerL3Spotter"
+README_URL = HOMEPAGE_URL + "#readme"
+# The shipped model (L3SpotterLib.model_card.DEFAULT_MODEL_NAME; the test suite checks they agree).
+SHIPPED_MODEL_CARD = MODULE_DIR / "Resources" / "Models" / "l3spotter_mobilenet_v2.json"
+
+# What detection needs beyond the Python packages every Slicer has (numpy, vtk).
+# torch and torchvision come through the PyTorch extension, which picks the build for the GPU;
+# the others through pip.
+TORCH_PACKAGES = ("torch", "torchvision")
+TORCH_VERSION_REQUIREMENT = ">=2.2"
+PIP_REQUIREMENTS = {"scipy": "scipy>=1.11", "SimpleITK": "SimpleITK>=2.3", "matplotlib": "matplotlib>=3.8"}
+
+
+#
+# L3Spotter
+#
+
+
+class L3Spotter(ScriptedLoadableModule):
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = "L3Spotter"
+        self.parent.categories = ["Quantification"]
+        self.parent.dependencies = []
+        self.parent.contributors = ["L3Spotter developers"]
+        self.parent.helpText = f"""
+<p>Finds the axial slice through the third lumbar vertebra (L3) in a CT scan in seconds: the slice where
+body-composition studies measure muscle and fat (sarcopenia).</p>
+<p><b>How:</b> a maximum intensity projection (MIP) of the CT, a convolutional network applied to windows
+sliding down the MIP, and a correlation of the windows' answers with the ideal ramp. The result is a
+markups fiducial named "L3" on the L3 level; all slice views jump to it. Drag the fiducial to correct it:
+the panel shows the corrected slice.</p>
+<p><b>The L3 slice</b> is the axial slice through the centre of the L3 vertebra (the centroid of its
+label), L3 being the third lumbar vertebra counted down from the thoracolumbar junction. The slice index is
+0-based, along the volume's own voxel axis that runs most nearly head to foot.</p>
+<p><b>Confidence</b> (0 to 1) says how well the windows' answers match the ideal ramp: the correlation
+times the ramp's slope, lowered when L3 lies within half a vertebra of the scan's edge. Below the model's
+threshold the status is "uncertain": check by eye. When no window sees L3 the answer is
+"L3 is not in the field of view" (above or below the scan), and no fiducial is placed.</p>
+<p>See the <a href="{README_URL}">L3Spotter README</a> for installation, the command line and measured
+accuracy.</p>
+"""
+        self.parent.acknowledgementText = """
+<p>L3Spotter implements and extends the method of Belharbi S, Chatelain C, H&eacute;rault R, Adam S,
+Thureau S, Chastan M, Modzelewski R. "Spotting L3 slice in CT scans using deep convolutional network and
+transfer learning." <i>Computers in Biology and Medicine</i>, 2017;87:95-103. Please cite it when you use
+L3Spotter in your work.</p>
+"""
+
+
+#
+# L3SpotterParameterNode
+#
+
+
+class ComputeDevice(enum.Enum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+    def label(self):
+        return {"auto": "Auto (CUDA if available, else CPU)", "cpu": "CPU", "cuda": "CUDA (NVIDIA GPU)"}[self.value]
+
+
+class MipView(enum.Enum):
+    AUTO = "auto"
+    FRONTAL = "frontal"
+    LATERAL = "lateral"
+
+    def label(self):
+        return {"auto": "Auto (the model's own view)", "frontal": "Frontal MIP", "lateral": "Lateral MIP"}[self.value]
+
+
+def shippedModelCardPath():
+    return SHIPPED_MODEL_CARD
+
+
+@parameterNodeWrapper
+class L3SpotterParameterNode:
+    """
+    inputVolume - the CT to search.
+    outputFiducial - the markups fiducial that marks L3; None: create (or update) the one named "L3".
+    modelCard - the model card (.json) of the model to run; by default the shipped model.
+    device - where the network runs.
+    windowStridePx - rows of the MIP between neighbouring windows; 0: the model's default.
+    view - the MIP the model reads; auto: the view(s) named in its model card.
+    """
+
+    inputVolume: vtkMRMLScalarVolumeNode
+    outputFiducial: vtkMRMLMarkupsFiducialNode
+    modelCard: Annotated[Path, Default(generator=shippedModelCardPath)]
+    device: ComputeDevice
+    windowStridePx: Annotated[int, WithinRange(0, 64)] = 0
+    view: MipView
+
+
+#
+# L3SpotterWidget
+#
+
+
+class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Binds the panel to the parameter node and calls the logic; no computation here."""
+
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._observedFiducial = None
+        self._lastResult = None
+        self._lastResultVolumeID = None
+        self._picturePng = None
+
+    def setup(self):
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/L3Spotter.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        # The .ui connects the top widget's mrmlSceneChanged signal to every MRML widget.
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = L3SpotterLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.detectButton.connect("clicked(bool)", self.onDetectButton)
+        self.ui.savePictureButton.connect("clicked(bool)", self.onSavePictureButton)
+        self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependenciesButton)
+        self.ui.progressBar.hide()
+        self.ui.statusLabel.hide()
+        self._updateDependenciesLabel()
+
+        self.initializeParameterNode()
+
+    def cleanup(self):
+        self.removeObservers()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        # The panel is hidden: stop updating it from the parameter node until the user comes back.
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+        self._observeFiducial(None)
+        self._showResult(None)
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+        # Save the user a click: pick the first volume if none is selected yet.
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+
+    def setParameterNode(self, inputParameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            # Widgets with a "SlicerParameterName" property in the .ui are bound to those parameters.
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            self._onParameterNodeModified()
+
+    def _onParameterNodeModified(self, caller=None, event=None):
+        parameters = self._parameterNode
+        if parameters is None:
+            return
+        if parameters.inputVolume:
+            self.ui.detectButton.toolTip = "Find the L3 slice in the selected CT volume"
+            self.ui.detectButton.enabled = True
+        else:
+            self.ui.detectButton.toolTip = "Select a CT volume first"
+            self.ui.detectButton.enabled = False
+        self.ui.modelInfoLabel.text = self.logic.modelCardSummary(parameters.modelCard)
+        self._observeFiducial(parameters.outputFiducial)
+        self._updateFiducialLabel()
+
+    def _observeFiducial(self, fiducialNode):
+        """Follow the fiducial, so that dragging it updates the slice shown in the panel."""
+        if fiducialNode is self._observedFiducial:
+            return
+        if self._observedFiducial is not None:
+            for event in (slicer.vtkMRMLMarkupsNode.PointModifiedEvent, slicer.vtkMRMLMarkupsNode.PointRemovedEvent):
+                self.removeObserver(self._observedFiducial, event, self._onFiducialModified)
+        self._observedFiducial = fiducialNode
+        if fiducialNode is not None:
+            for event in (slicer.vtkMRMLMarkupsNode.PointModifiedEvent, slicer.vtkMRMLMarkupsNode.PointRemovedEvent):
+                self.addObserver(fiducialNode, event, self._onFiducialModified)
+
+    def _onFiducialModified(self, caller=None, event=None):
+        self._updateFiducialLabel()
+
+    def _updateFiducialLabel(self):
+        parameters = self._parameterNode
+        volumeNode = parameters.inputVolume if parameters else None
+        fiducialNode = parameters.outputFiducial if parameters else None
+        if volumeNode is None or fiducialNode is None:
+            self.ui.fiducialLabel.text = ""
+            return
+        try:
+            sliceIndex, zRasMm = self.logic.fiducialSliceIndex(volumeNode, fiducialNode)
+        except Exception as error:  # e.g. the volume went under a non-linear transform
+            self.ui.fiducialLabel.text = f"cannot locate the fiducial in the volume: {error}"
+            return
+        if zRasMm is None:
+            self.ui.fiducialLabel.text = "the fiducial node has no point labelled L3"
+        elif sliceIndex is None:
+            self.ui.fiducialLabel.text = f"outside the volume (z = {zRasMm:.1f} mm)"
+        elif self._isLastResultFor(volumeNode) and self._lastResult.l3_slice is not None and sliceIndex != self._lastResult.l3_slice:
+            shiftMm = zRasMm - self._lastResult.l3_z_ras_mm
+            self.ui.fiducialLabel.text = (
+                f"corrected by hand: slice {sliceIndex} (z = {zRasMm:.1f} mm, {shiftMm:+.1f} mm from the detection)"
+            )
+        else:
+            self.ui.fiducialLabel.text = f"slice {sliceIndex} (z = {zRasMm:.1f} mm)"
+
+    def _isLastResultFor(self, volumeNode):
+        return self._lastResult is not None and self._lastResultVolumeID == volumeNode.GetID()
+
+    def _updateDependenciesLabel(self):
+        missing = self.logic.missingPackages()
+        self.ui.dependenciesLabel.text = "all installed" if not missing else "missing: " + ", ".join(missing)
+        self.ui.installDependenciesButton.enabled = bool(missing)
+
+    def _showProgress(self, message):
+        self.ui.statusLabel.text = message
+        slicer.app.processEvents()  # the engine runs in this thread: let the panel repaint between stages
+
+    def _showBusy(self, busy):
+        self.ui.progressBar.visible = busy
+        self.ui.statusLabel.visible = busy
+        self.ui.detectButton.enabled = not busy and bool(self._parameterNode and self._parameterNode.inputVolume)
+        slicer.app.processEvents()
+
+    def _showResult(self, result, volumeNode=None):
+        self._lastResult = result
+        self._lastResultVolumeID = volumeNode.GetID() if volumeNode is not None else None
+        self._picturePng = None
+        self.ui.resultLabel.text = "No detection yet." if result is None else result.summary()
+        self.ui.pictureLabel.clear()
+        self.ui.pictureLabel.text = "The MIP with the L3 line and the window trace appears here after a detection."
+        self.ui.savePictureButton.enabled = False
+
+    def _showPicture(self, result):
+        try:
+            self._picturePng = self.logic.resultPicturePng(result)
+        except Exception as error:  # the picture is an aid: its failure must not hide the result
+            logging.exception("L3Spotter: cannot draw the MIP picture")
+            self.ui.pictureLabel.text = f"No picture: {error}"
+            return
+        pixmap = qt.QPixmap()
+        pixmap.loadFromData(qt.QByteArray(self._picturePng), "PNG")
+        width = max(240, self.ui.resultCollapsibleButton.width - 30)
+        self.ui.pictureLabel.setPixmap(pixmap.scaledToWidth(width, qt.Qt.SmoothTransformation))
+        self.ui.savePictureButton.enabled = True
+
+    def onInstallDependenciesButton(self):
+        with slicer.util.tryWithErrorDisplay("Failed to install the Python packages L3Spotter needs."):
+            self.logic.installDependencies(askConfirmation=True)
+        self._updateDependenciesLabel()
+
+    def onDetectButton(self):
+        installed = False
+        with slicer.util.tryWithErrorDisplay("Failed to install the Python packages L3Spotter needs."):
+            installed = self.logic.installDependencies(askConfirmation=True)
+        self._updateDependenciesLabel()
+        if not installed:
+            self.ui.resultLabel.text = "Not run: L3Spotter needs the Python packages listed under Advanced."
+            return
+
+        parameters = self._parameterNode
+        with slicer.util.tryWithErrorDisplay("L3 detection failed.", waitCursor=True):
+            self._showBusy(True)
+            try:
+                result = self.logic.detect(
+                    parameters.inputVolume,
+                    model=parameters.modelCard,
+                    device=parameters.device.value,
+                    windowStridePx=parameters.windowStridePx,
+                    view=parameters.view.value,
+                    progressCallback=self._showProgress,
+                )
+            finally:
+                self._showBusy(False)
+            self._showResult(result, parameters.inputVolume)
+            if result.status == "error":
+                raise RuntimeError(result.message)
+            fiducialNode = self.logic.showResult(result, parameters.inputVolume, parameters.outputFiducial)
+            if fiducialNode is None:
+                self.ui.resultLabel.text = result.summary() + "; no fiducial placed"
+            elif parameters.outputFiducial is not fiducialNode:
+                parameters.outputFiducial = fiducialNode
+            self._updateFiducialLabel()
+            self._showPicture(result)
+
+    def onSavePictureButton(self):
+        if not self._picturePng:
+            return
+        volumeName = self._parameterNode.inputVolume.GetName() if self._parameterNode.inputVolume else "volume"
+        path = qt.QFileDialog.getSaveFileName(
+            slicer.util.mainWindow(), "Save the MIP picture", f"{volumeName}_L3.png", "PNG images (*.png)"
+        )
+        if path:
+            with slicer.util.tryWithErrorDisplay(f"Failed to save {path}."):
+                Path(path).write_bytes(self._picturePng)
+
+
+#
+# L3SpotterLogic
+#
+
+
+class L3SpotterLogic(ScriptedLoadableModuleLogic):
+    """Detection and display, callable from the Python console; delegates to ``L3SpotterLib``."""
+
+    def __init__(self):
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        return L3SpotterParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def missingPackages():
+        """Import names of the Python packages detection needs that this Slicer lacks."""
+        needed = list(TORCH_PACKAGES) + list(PIP_REQUIREMENTS)
+        return [name for name in needed if importlib.util.find_spec(name) is None]
+
+    def installDependencies(self, askConfirmation=True):
+        """Install what :meth:`missingPackages` lists, after asking. Returns True when all are there.
+
+        torch and torchvision come from the PyTorch extension's installer (the right build for this
+        computer's GPU); the other packages from pip. Nothing is installed without ``askConfirmation``
+        answered yes, unless the caller passes ``askConfirmation=False``.
+        """
+        missing = self.missingPackages()
+        pipMissing = [name for name in missing if name in PIP_REQUIREMENTS]
+        if pipMissing:
+            requirements = [PIP_REQUIREMENTS[name] for name in pipMissing]
+            if askConfirmation and not slicer.util.confirmOkCancelDisplay(
+                "L3Spotter needs these Python packages: " + ", ".join(requirements) + ".\n\nInstall them now with pip?",
+                "L3Spotter: install Python packages",
+            ):
+                return False
+            slicer.util.pip_install(requirements)
+        if any(name in TORCH_PACKAGES for name in missing):
+            try:
+                import PyTorchUtils
+            except ImportError:
+                raise RuntimeError(
+                    "L3Spotter needs PyTorch. Install the PyTorch extension from the Extensions Manager, restart "
+                    "Slicer, and press Detect L3 again."
+                ) from None
+            torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+            if not torchLogic.torchInstalled():
+                # installTorch asks for confirmation itself when askConfirmation is True.
+                if torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=TORCH_VERSION_REQUIREMENT) is None:
+                    return False
+            elif importlib.util.find_spec("torchvision") is None:
+                raise RuntimeError(
+                    "PyTorch is installed without torchvision. Reinstall PyTorch from the PyTorch Utils module, then "
+                    "press Detect L3 again."
+                )
+        importlib.invalidate_caches()
+        return not self.missingPackages()
+
+    def detect(self, volumeNode, model=None, device="auto", windowStridePx=None, view="auto", progressCallback=None):
+        """Find L3 in a scalar volume node; returns a ``DetectionResult`` (never raises for a bad input).
+
+        ``model``: a model card path or model name; None or the shipped card: the shipped model.
+        ``device``: "auto", "cpu" or "cuda". ``windowStridePx``: None or 0 for the model's default.
+        ``view``: "auto" or the one view the model reads. ``progressCallback(message)``: stage messages.
+        """
+        missing = self.missingPackages()
+        if missing:
+            raise RuntimeError(
+                "Missing Python packages: " + ", ".join(missing) + ". Press Detect L3 in the L3Spotter panel, or call "
+                "slicer.util.getModuleLogic('L3Spotter').installDependencies(), to install them."
+            )
+        return mrml.detect_volume_node(
+            volumeNode,
+            model=self._modelArgument(model),
+            device=device,
+            stride_px=windowStridePx or None,
+            view=view,
+            progress=progressCallback,
+        )
+
+    def showResult(self, result, volumeNode, fiducialNode=None):
+        """Place (or move) the "L3" fiducial, show the volume in all slice views and jump them to L3.
+
+        Returns the fiducial node; None when the result has no L3 level (not in view, error): then nothing
+        is placed or moved, and ``result.summary()`` says why.
+        """
+        return mrml.show_result(result, volumeNode, fiducialNode)
+
+    def fiducialSliceIndex(self, volumeNode, fiducialNode):
+        """``(slice index, z in mm)`` of the fiducial's L3 point in the volume; the index is None outside it."""
+        return mrml.fiducial_slice_index(fiducialNode, volumeNode)
+
+    def resultPicturePng(self, result):
+        """PNG bytes: the MIP with the detected L3 line beside the per-window trace."""
+        from L3SpotterLib.report_png import render_result_png
+
+        return render_result_png(result)
+
+    @staticmethod
+    def modelCardSummary(cardPath):
+        """One line about a model card (read as JSON: no torch needed)."""
+        cardPath = Path(L3SpotterLogic._modelArgument(cardPath) or SHIPPED_MODEL_CARD)
+        try:
+            card = json.loads(cardPath.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            return f"cannot read the model card {cardPath}: {error}"
+        views = ", ".join(card.get("views", [])) or "?"
+        return (
+            f"{card.get('name', cardPath.stem)}: {card.get('backbone', '?')} on the {views} MIP, "
+            f"{card.get('window_height_px', '?')}-row windows of {card.get('row_mm', '?')} mm, "
+            f"default stride {card.get('default_stride_px', '?')} px"
+        )
+
+    @staticmethod
+    def _modelArgument(model):
+        """The model to load: None for the shipped model, else the card's path.
+
+        An empty path (which the path widget stores as ".") means the shipped model. So does a missing card
+        with the shipped card's name: a scene saved with another Slicer installation stores that
+        installation's path to the shipped model.
+        """
+        if model is None or str(model) in ("", "."):
+            return None
+        path = Path(model)
+        if path.name == SHIPPED_MODEL_CARD.name and not path.exists():
+            return None
+        return str(model)
+
+
+#
+# L3SpotterTest
+#
+
+
+def _scenarioMixin():
+    """The scenarios shared with the pytest suite live in Testing/Python, installed beside this file."""
+    scenariosDir = str(MODULE_DIR / "Testing" / "Python")
+    if scenariosDir not in sys.path:
+        sys.path.append(scenariosDir)
+    from L3SpotterScenarios import L3SpotterScenarios
+
+    return L3SpotterScenarios
+
+
+class L3SpotterTest(ScriptedLoadableModuleTest, _scenarioMixin()):
+    """The shared scenarios, on a synthetic phantom with the shipped model, in this Slicer's scene.
+
+    "Reload and Test" calls runTest; ctest runs each test_* method on its own.
+    """
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        for name in self.scenarioNames():
+            self.setUp()
+            self.delayDisplay(f"L3Spotter: {name}")
+            getattr(self, name)()
+        self.delayDisplay("L3Spotter: all scenarios passed")
+
+    # The scenarios' hooks, the Slicer way.
+
+    def newScene(self):
+        slicer.mrmlScene.Clear()
+        return slicer.mrmlScene
+
+    def loadVolumeFromFile(self, scene, path, name):
+        volumeNode = slicer.modules.volumes.logic().AddArchetypeVolume(str(path), name)
+        self.assertIsNotNone(volumeNode, f"cannot load {path}")
+        return volumeNode
+
+    def detector(self):
+        self._requireInstalledPackages()
+        return super().detector()
+
+    def detectL3(self, volumeNode):
+        self._requireInstalledPackages()
+        return L3SpotterLogic().detect(volumeNode)
+
+    def showL3(self, result, volumeNode, fiducialNode=None):
+        return L3SpotterLogic().showResult(result, volumeNode, fiducialNode)
+
+    def _requireInstalledPackages(self):
+        # Tests never install anything: a missing package fails the test with what to do.
+        missing = L3SpotterLogic.missingPackages()
+        if missing:
+            logging.error("L3Spotter self-test: missing Python packages %s", missing)
+            self.fail("Missing Python packages: " + ", ".join(missing) + ". Press Detect L3 once in the L3Spotter "
+                      "panel to install them, then run the test again.")

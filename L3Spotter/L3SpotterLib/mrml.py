@@ -1,0 +1,254 @@
+"""Slicer's MRML scene <-> the engine. The only engine module that imports ``slicer`` and ``vtk``.
+
+It uses only calls that behave the same in the Slicer application and in the ``slicer-core`` wheel (real
+MRML classes without the application), so the pytest suite runs this very code against a real scene.
+
+* :func:`detect_volume_node`: a scalar volume node (its voxels and its IJK -> world matrix, parent
+  transforms included) -> :class:`~L3SpotterLib.result.DetectionResult`.
+* :func:`show_result`: a result -> the "L3" markups fiducial, every slice view jumped to it, the volume as
+  background.
+* :func:`fiducial_slice_index`: which slice of the volume the (possibly hand-corrected) fiducial marks.
+
+torch is imported only when a detection is asked for, so placing and reading fiducials works without it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import slicer
+import vtk
+
+from .errors import InputError, L3SpotterError
+from .geometry import GeometryError, VolumeGeometry
+from .result import STATUS_FOUND, STATUS_UNCERTAIN, DetectionResult, error_result
+
+L3_FIDUCIAL_NAME = "L3"
+L3_POINT_LABEL = "L3"
+VIEW_CHOICES = ("auto", "frontal", "lateral")
+
+# Loaded detectors, keyed by (model card path, device): loading the weights takes seconds, a detection
+# far less, so repeated calls reuse them. The card's modification time is kept beside each detector so
+# that a retrained model written over the same card is loaded afresh.
+_detector_cache: dict = {}
+
+
+def volume_voxels_and_ijk_to_world(volume_node) -> tuple[np.ndarray, np.ndarray]:
+    """The voxels as a ``[k, j, i]`` array (a view, not a copy) and the 4x4 IJK -> world (RAS) matrix.
+
+    The matrix includes the volume's parent transforms, which must be linear.
+    Raises :class:`InputError` for a node without image data, a vector volume or a non-linear transform.
+    """
+    image = volume_node.GetImageData()
+    if image is None or image.GetNumberOfPoints() == 0:
+        raise InputError("the volume node holds no image data")
+    if image.GetNumberOfScalarComponents() != 1:
+        raise InputError(
+            f"{image.GetNumberOfScalarComponents()} values per voxel (an RGB or vector volume); "
+            "L3Spotter needs a scalar CT in HU"
+        )
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(ijk_to_ras)
+    ijk_to_world = slicer.util.arrayFromVTKMatrix(ijk_to_ras)
+    parent = volume_node.GetParentTransformNode()
+    if parent is not None:
+        to_world = vtk.vtkGeneralTransform()
+        slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(parent, None, to_world)
+        linear_part = vtk.vtkTransform()
+        if not slicer.vtkMRMLTransformNode.IsGeneralTransformLinear(to_world, linear_part):
+            raise InputError(
+                f"the volume is under the non-linear transform '{parent.GetName()}'; L3Spotter needs the "
+                "voxel grid itself: harden the transform (Data module, right-click the volume, "
+                "'Harden transform') or remove it, then detect again"
+            )
+        ijk_to_world = slicer.util.arrayFromVTKMatrix(linear_part.GetMatrix()) @ ijk_to_world
+    return slicer.util.arrayFromVolume(volume_node), ijk_to_world
+
+
+def volume_world_geometry(volume_node) -> VolumeGeometry:
+    """The volume's :class:`VolumeGeometry` in world coordinates (parent transforms applied)."""
+    _, ijk_to_world = volume_voxels_and_ijk_to_world(volume_node)
+    shape_ijk = tuple(int(n) for n in volume_node.GetImageData().GetDimensions())
+    try:
+        return VolumeGeometry(ijk_to_world, shape_ijk)
+    except GeometryError as error:
+        raise InputError(str(error)) from None
+
+
+def detector_for(model=None, device: str = "auto"):
+    """A loaded :class:`~L3SpotterLib.detector.L3Detector`, reused across calls for the same model and device.
+
+    ``model``: None (the shipped model), a model card ``.json``, its ``.pt``, or a model name.
+    Raises :class:`~L3SpotterLib.errors.ModelError` for a missing or corrupt model and ``ValueError`` for
+    an unknown device or CUDA asked for without one.
+    """
+    from .detector import L3Detector  # imports torch
+    from .model_card import resolve_card_path
+
+    card_path = resolve_card_path(model).resolve()
+    device = (device or "auto").lower()
+    try:
+        card_mtime_ns = card_path.stat().st_mtime_ns
+    except OSError:
+        card_mtime_ns = None  # L3Detector reports the missing card
+    key = (str(card_path), device)
+    cached = _detector_cache.get(key)
+    if cached is None or cached[0] != card_mtime_ns:
+        _detector_cache[key] = (card_mtime_ns, L3Detector(card_path, device=device))
+    return _detector_cache[key][1]
+
+
+def check_view(view: str | None, card) -> None:
+    """Refuse a view the model cannot read. ``auto`` means the model's own view(s), from its model card."""
+    view = (view or "auto").lower()
+    if view not in VIEW_CHOICES:
+        raise InputError(f"unknown view {view!r}; expected one of {VIEW_CHOICES}")
+    if view == "auto" or list(card.views) == [view]:
+        return
+    raise InputError(
+        f"the model '{card.name}' reads the {' and '.join(card.views)} MIP; it cannot run on the {view} view "
+        "(choose 'auto' or a model trained on that view)"
+    )
+
+
+def detect_volume_node(
+    volume_node,
+    model=None,
+    device: str = "auto",
+    stride_px: int | None = None,
+    view: str = "auto",
+    detector=None,
+    progress=None,
+) -> DetectionResult:
+    """Detect L3 in a scalar volume node, in world coordinates.
+
+    ``model``/``device``: which model to load (None: the shipped one) and where to run it (auto, cpu,
+    cuda); the loaded model is cached. ``detector``: an already loaded ``L3Detector`` to use instead.
+    ``stride_px``: the window stride (None or 0: the model's default). ``view``: ``auto`` or the one view
+    the model reads. ``progress``: called with a short message at each stage.
+
+    Like the engine, returns a result with status ``error`` (and a message naming the problem) instead of
+    raising, for anything wrong with the volume, its transform or the model.
+    """
+    if volume_node is None:
+        raise ValueError("no volume node given")
+    if detector is not None and model is not None:
+        raise ValueError("give either a loaded detector or a model to load, not both")
+    source = volume_node.GetName() or volume_node.GetID()
+    report = progress or (lambda message: None)
+    try:
+        report("Reading the volume")
+        voxels, ijk_to_world = volume_voxels_and_ijk_to_world(volume_node)
+        if detector is None:
+            report("Loading the model")
+            try:
+                detector = detector_for(model, device)
+            except ValueError as error:  # unknown device, or CUDA asked for without one
+                raise InputError(str(error)) from None
+        check_view(view, detector.card)
+    except L3SpotterError as error:
+        return error_result(source, f"{source}: {error}")
+    report("Detecting L3")
+    return detector.detect_array(voxels, ijk_to_world, source=source, stride_px=stride_px or None)
+
+
+def has_l3_level(result: DetectionResult) -> bool:
+    """Whether the result places L3 somewhere (found or uncertain), so that a fiducial can mark it."""
+    return result.status in (STATUS_FOUND, STATUS_UNCERTAIN) and result.l3_z_ras_mm is not None
+
+
+def l3_point_ras(result: DetectionResult, volume_node) -> np.ndarray:
+    """Where the fiducial goes: at the L3 level, in the in-plane centre of the volume (world RAS, mm).
+
+    The point is the centre of the volume's (fractional) slice whose z is ``result.l3_z_ras_mm``, so its S
+    coordinate is exactly that z, even for an oblique volume or one under a rotation.
+    """
+    geometry = volume_world_geometry(volume_node)
+    ijk = (np.asarray(geometry.shape_ijk, dtype=float) - 1.0) / 2.0
+    ijk[geometry.slice_axis] = float(geometry.z_ras_mm_to_slice(result.l3_z_ras_mm))
+    return geometry.ijk_to_ras_points(ijk)[0]
+
+
+def find_l3_fiducial(scene):
+    """The scene's first markups fiducial node named "L3", or None."""
+    for index in range(scene.GetNumberOfNodesByClass("vtkMRMLMarkupsFiducialNode")):
+        node = scene.GetNthNodeByClass(index, "vtkMRMLMarkupsFiducialNode")
+        if node.GetName() == L3_FIDUCIAL_NAME:
+            return node
+    return None
+
+
+def l3_control_point_index(fiducial_node) -> int:
+    """Index of the control point labelled "L3" in ``fiducial_node``, or -1."""
+    for index in range(fiducial_node.GetNumberOfControlPoints()):
+        if fiducial_node.GetNthControlPointLabel(index) == L3_POINT_LABEL:
+            return index
+    return -1
+
+
+def place_l3_point(fiducial_node, point_ras, description: str = "") -> int:
+    """Move the node's "L3" control point to ``point_ras`` (world), adding it if there is none yet."""
+    index = l3_control_point_index(fiducial_node)
+    if index < 0:
+        index = fiducial_node.AddControlPointWorld(vtk.vtkVector3d(*(float(v) for v in point_ras)), L3_POINT_LABEL)
+    else:
+        fiducial_node.SetNthControlPointPositionWorld(index, *(float(v) for v in point_ras))
+    fiducial_node.SetNthControlPointDescription(index, description)
+    return index
+
+
+def slice_composite_nodes(scene) -> list:
+    class_name = "vtkMRMLSliceCompositeNode"
+    return [scene.GetNthNodeByClass(i, class_name) for i in range(scene.GetNumberOfNodesByClass(class_name))]
+
+
+def show_result(result: DetectionResult, volume_node, fiducial_node=None):
+    """Mark L3 in the scene: place the fiducial, show the volume in every slice view and jump them to it.
+
+    ``fiducial_node``: the node to update; None reuses the scene's fiducial named "L3" or creates it, so
+    a rerun moves the same point instead of adding another. Returns the fiducial node.
+
+    A result without an L3 level (``not_in_view``, ``error``) places nothing and moves no existing
+    fiducial: the function returns None, and ``result.summary()`` says why.
+    """
+    if not has_l3_level(result):
+        logging.info("L3Spotter places no fiducial: %s", result.summary())
+        return None
+    scene = volume_node.GetScene()
+    point = l3_point_ras(result, volume_node)
+    if fiducial_node is None:
+        fiducial_node = find_l3_fiducial(scene)
+    if fiducial_node is None:
+        fiducial_node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", L3_FIDUCIAL_NAME)
+    if fiducial_node.GetDisplayNode() is None:
+        fiducial_node.CreateDefaultDisplayNodes()
+    place_l3_point(fiducial_node, point, result.summary())
+    # Background first: the jump is the last word on where the slices are.
+    for composite_node in slice_composite_nodes(scene):
+        composite_node.SetBackgroundVolumeID(volume_node.GetID())
+    r, a, s = (float(v) for v in point)
+    slicer.vtkMRMLSliceNode.JumpAllSlices(scene, r, a, s, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
+    return fiducial_node
+
+
+def fiducial_slice_index(fiducial_node, volume_node) -> tuple[int | None, float | None]:
+    """``(slice index, z in mm)`` of the fiducial's "L3" point in the volume.
+
+    The slice index is the voxel slice (along the volume's slice axis) holding the point, in world
+    coordinates; None when the point lies outside the volume's slices. z is the point's S coordinate.
+    ``(None, None)`` when the node has no "L3" point.
+    """
+    index = l3_control_point_index(fiducial_node)
+    if index < 0:
+        return None, None
+    position = [0.0, 0.0, 0.0]
+    fiducial_node.GetNthControlPointPositionWorld(index, position)
+    geometry = volume_world_geometry(volume_node)
+    world_to_ijk = np.linalg.inv(geometry.ijk_to_ras)
+    ijk = world_to_ijk[:3, :3] @ np.asarray(position) + world_to_ijk[:3, 3]
+    slice_position = float(ijk[geometry.slice_axis])
+    z_ras_mm = float(position[2])
+    if not -0.5 <= slice_position < geometry.n_slices - 0.5:
+        return None, z_ras_mm
+    return int(np.floor(slice_position + 0.5)), z_ras_mm

@@ -1,0 +1,222 @@
+"""L3Spotter.py's logic and self-test class, run outside the Slicer application.
+
+``L3Spotter.py`` imports a few application-only pieces (``qt``, ``slicer.ScriptedLoadableModule``,
+``slicer.parameterNodeWrapper``). Here small stand-ins replace exactly those, and everything else is real:
+the MRML classes of ``slicer-core``, the engine and its MRML adapter. That runs the module's own
+``L3SpotterLogic`` (detect, showResult, dependency handling) and its ``L3SpotterTest`` class (its scene,
+volume loading and logic hooks, and ``runTest``) against a real scene. The widget stays untested here: it
+needs Qt (see test_slicer_static.py for what is checked of it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+import unittest
+from pathlib import Path
+
+import pytest
+
+slicer = pytest.importorskip("slicer")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "L3Spotter" / "Testing" / "Python"))
+
+from L3SpotterScenarios import ScenarioCase, buildSceneWithSliceViews  # noqa: E402
+from test_slicer_mrml import known_l3_z_ras_mm, oracle_detector  # noqa: E402,F401  (fixtures)
+
+from L3SpotterLib import mrml  # noqa: E402
+
+
+class _ScriptedLoadableModule:
+    def __init__(self, parent):
+        self.parent = parent
+
+
+class _ScriptedLoadableModuleWidget:
+    def __init__(self, parent=None):
+        self.parent = parent
+
+
+class _ScriptedLoadableModuleLogic:
+    def __init__(self, parent=None):
+        pass
+
+
+class _ScriptedLoadableModuleTest(unittest.TestCase):
+    """As Slicer's: constructs its mixins without arguments and offers delayDisplay."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        super(unittest.TestCase, self).__init__()
+
+    def delayDisplay(self, message, requestedDelay=None, msec=None):
+        pass
+
+
+def _identity_decorator(cls=None):
+    return cls if cls is not None else (lambda c: c)
+
+
+class _Annotation:
+    def __init__(self, *args, **kwargs):
+        pass
+
+
+@pytest.fixture()
+def scene(monkeypatch):
+    """A scene with slice views standing in for slicer.mrmlScene, with the volumes logic on it."""
+    scene, keep_alive = buildSceneWithSliceViews()
+    volumes_logic = slicer.vtkSlicerVolumesLogic()
+    volumes_logic.SetMRMLScene(scene)
+    modules = types.SimpleNamespace(volumes=types.SimpleNamespace(logic=lambda: volumes_logic))
+    monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
+    monkeypatch.setattr(slicer, "modules", modules, raising=False)
+    yield scene
+    del keep_alive
+
+
+@pytest.fixture()
+def module(monkeypatch, scene):
+    """L3Spotter.py imported with stand-ins for the application-only modules."""
+    scripted = types.ModuleType("slicer.ScriptedLoadableModule")
+    scripted.ScriptedLoadableModule = _ScriptedLoadableModule
+    scripted.ScriptedLoadableModuleWidget = _ScriptedLoadableModuleWidget
+    scripted.ScriptedLoadableModuleLogic = _ScriptedLoadableModuleLogic
+    scripted.ScriptedLoadableModuleTest = _ScriptedLoadableModuleTest
+    wrapper = types.ModuleType("slicer.parameterNodeWrapper")
+    wrapper.parameterNodeWrapper = _identity_decorator
+    wrapper.Default = _Annotation
+    wrapper.WithinRange = _Annotation
+    monkeypatch.setitem(sys.modules, "slicer.ScriptedLoadableModule", scripted)
+    monkeypatch.setitem(sys.modules, "slicer.parameterNodeWrapper", wrapper)
+    monkeypatch.setitem(sys.modules, "qt", types.ModuleType("qt"))
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "L3Spotter"))
+    sys.modules.pop("L3Spotter", None)
+    yield importlib.import_module("L3Spotter")
+    sys.modules.pop("L3Spotter", None)  # it holds the stand-ins
+
+
+def load_totalseg(totalseg_case):
+    return slicer.modules.volumes.logic().AddArchetypeVolume(str(totalseg_case / "ct.nii.gz"), "CT")
+
+
+def test_the_logic_detects_and_shows_through_the_adapter(module, scene, totalseg_case, oracle_detector, monkeypatch):
+    monkeypatch.setattr(mrml, "detector_for", lambda model=None, device="auto": oracle_detector)
+    volume_node = load_totalseg(totalseg_case)
+    logic = module.L3SpotterLogic()
+    stages = []
+    result = logic.detect(volume_node, progressCallback=stages.append)
+    assert result.status == "found", result.summary()
+    assert stages == ["Reading the volume", "Loading the model", "Detecting L3"]
+    fiducial_node = logic.showResult(result, volume_node)
+    assert fiducial_node.GetName() == "L3"
+    assert logic.fiducialSliceIndex(volume_node, fiducial_node) == (result.l3_slice, pytest.approx(result.l3_z_ras_mm))
+    assert logic.showResult(result, volume_node) is fiducial_node
+    png = logic.resultPicturePng(result)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_logic_passes_the_panel_options_on(module, scene, totalseg_case, random_cnn4_model):
+    volume_node = load_totalseg(totalseg_case)
+    logic = module.L3SpotterLogic()
+    result = logic.detect(volume_node, model=random_cnn4_model, device="cpu", windowStridePx=8, view="auto")
+    assert result.status != "error", result.message
+    assert result.trace.stride_px == 8
+    assert logic.detect(volume_node, model=random_cnn4_model, device="cpu", windowStridePx=0).trace.stride_px == 4
+    wrong_view = logic.detect(volume_node, model=random_cnn4_model, device="cpu", view="lateral")
+    assert wrong_view.status == "error" and "lateral" in wrong_view.message
+
+
+def test_the_shipped_model_is_the_default_however_the_path_is_stored(module):
+    logic_class = module.L3SpotterLogic
+    assert logic_class._modelArgument(None) is None
+    assert logic_class._modelArgument(Path(".")) is None
+    assert logic_class._modelArgument(module.SHIPPED_MODEL_CARD) in (None, str(module.SHIPPED_MODEL_CARD))
+    # A scene saved by another installation stores its own path to the shipped card.
+    assert logic_class._modelArgument(Path("/elsewhere/Models") / module.SHIPPED_MODEL_CARD.name) is None
+    assert logic_class._modelArgument("/my/model.json") == "/my/model.json"
+
+
+def test_the_model_line_reads_the_card_without_torch(module, random_cnn4_model):
+    summary = module.L3SpotterLogic.modelCardSummary(random_cnn4_model)
+    assert summary.startswith("random-cnn4: cnn4 on the frontal MIP, 160-row windows of 2.0 mm, default stride 4 px")
+    assert "cannot read the model card" in module.L3SpotterLogic.modelCardSummary(Path("/no/such/card.json"))
+
+
+def test_detect_says_what_is_missing_instead_of_installing(module, scene, totalseg_case, monkeypatch):
+    monkeypatch.setattr(module.L3SpotterLogic, "missingPackages", staticmethod(lambda: ["torch"]))
+    with pytest.raises(RuntimeError, match="Missing Python packages: torch.*installDependencies"):
+        module.L3SpotterLogic().detect(load_totalseg(totalseg_case))
+
+
+def test_packages_are_installed_only_after_a_yes(module, monkeypatch):
+    missing = ["scipy", "matplotlib"]
+    monkeypatch.setattr(module.L3SpotterLogic, "missingPackages", staticmethod(lambda: list(missing)))
+    installed = []
+    monkeypatch.setattr(slicer.util, "pip_install", installed.append)
+    questions = []
+
+    def answer(yes):
+        def confirm(text, title=None, **kwargs):
+            questions.append(text)
+            return yes
+        return confirm
+
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answer(False))
+    assert module.L3SpotterLogic().installDependencies() is False
+    assert installed == [] and "scipy>=1.11" in questions[-1]
+
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answer(True))
+    module.L3SpotterLogic().installDependencies()
+    assert installed == [["scipy>=1.11", "matplotlib>=3.8"]]
+
+
+def test_torch_comes_from_the_pytorch_extension_which_asks_first(module, monkeypatch):
+    monkeypatch.setattr(module.L3SpotterLogic, "missingPackages", staticmethod(lambda: ["torch", "torchvision"]))
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", None)  # the PyTorch extension is not installed
+    with pytest.raises(RuntimeError, match="PyTorch extension"):
+        module.L3SpotterLogic().installDependencies()
+
+    calls = []
+
+    class FakeTorchLogic:
+        def torchInstalled(self):
+            return False
+
+        def installTorch(self, askConfirmation=False, forceComputationBackend=None, torchVersionRequirement=None):
+            calls.append((askConfirmation, torchVersionRequirement))
+            return None  # the user said no
+
+    monkeypatch.setitem(sys.modules, "PyTorchUtils", types.SimpleNamespace(PyTorchUtilsLogic=FakeTorchLogic))
+    assert module.L3SpotterLogic().installDependencies() is False
+    assert calls == [(True, ">=2.2")]
+
+
+def test_the_self_test_class_runs_its_scenarios_in_the_application_scene(
+    module, scene, totalseg_case, known_l3_z_ras_mm, oracle_detector, monkeypatch, tmp_path
+):
+    """L3SpotterTest as Slicer runs it ("Reload and Test" calls runTest), on the real scan with the oracle."""
+    monkeypatch.setattr(mrml, "detector_for", lambda model=None, device="auto": oracle_detector)
+
+    class SelfTestOnTheRealScan(module.L3SpotterTest):
+        def scenarioCase(self):
+            return ScenarioCase(totalseg_case / "ct.nii.gz", known_l3_z_ras_mm, oracle_detector.card.row_mm)
+
+    test = SelfTestOnTheRealScan()
+    messages = []
+    test.delayDisplay = lambda message, *args, **kwargs: messages.append(message)
+    test.runTest()
+    scenarios = test.scenarioNames()
+    assert len(scenarios) >= 10
+    assert messages == [f"L3Spotter: {name}" for name in scenarios] + ["L3Spotter: all scenarios passed"]
+    # The scenarios worked in slicer.mrmlScene, cleared between them.
+    assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") >= 1
+
+
+def test_the_self_test_refuses_to_run_without_its_packages(module, monkeypatch):
+    monkeypatch.setattr(module.L3SpotterLogic, "missingPackages", staticmethod(lambda: ["torch"]))
+    test = module.L3SpotterTest()
+    with pytest.raises(AssertionError, match="Missing Python packages: torch"):
+        test.detectL3(None)
