@@ -36,10 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_arguments(demo)
     demo.add_argument("--out", default="l3spotter-demo", help="output folder (default: ./l3spotter-demo)")
 
-    try:
-        from .phantom import add_phantom_arguments
-    except ImportError:  # the phantom generator is not merged yet
-        return parser
+    from .phantom import add_phantom_arguments
+
     phantom = commands.add_parser("phantom", help="write synthetic CT phantoms with vertebra labels")
     add_phantom_arguments(phantom)
     return parser
