@@ -279,7 +279,14 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.statusLabel.text = message
         slicer.app.processEvents()  # the engine runs in this thread: let the panel repaint between stages
 
+    def _showFraction(self, fraction):
+        # A busy indicator (maximum 0) until the CNN starts, then the share of windows done.
+        self.ui.progressBar.maximum = 100
+        self.ui.progressBar.value = int(round(100 * fraction))
+        slicer.app.processEvents()
+
     def _showBusy(self, busy):
+        self.ui.progressBar.maximum = 0
         self.ui.progressBar.visible = busy
         self.ui.statusLabel.visible = busy
         self.ui.detectButton.enabled = not busy and bool(self._parameterNode and self._parameterNode.inputVolume)
@@ -332,6 +339,7 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     windowStridePx=parameters.windowStridePx,
                     view=parameters.view.value,
                     progressCallback=self._showProgress,
+                    fractionCallback=self._showFraction,
                 )
             finally:
                 self._showBusy(False)
@@ -416,12 +424,13 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         importlib.invalidate_caches()
         return not self.missingPackages()
 
-    def detect(self, volumeNode, model=None, device="auto", windowStridePx=None, view="auto", progressCallback=None):
+    def detect(self, volumeNode, model=None, device="auto", windowStridePx=None, view="auto", progressCallback=None, fractionCallback=None):
         """Find L3 in a scalar volume node; returns a ``DetectionResult`` (never raises for a bad input).
 
         ``model``: a model card path or model name; None or the shipped card: the shipped model.
         ``device``: "auto", "cpu" or "cuda". ``windowStridePx``: None or 0 for the model's default.
         ``view``: "auto" or the one view the model reads. ``progressCallback(message)``: stage messages.
+        ``fractionCallback(fraction)``: the share (0-1) of the windows through the CNN.
         """
         missing = self.missingPackages()
         if missing:
@@ -436,6 +445,7 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
             stride_px=windowStridePx or None,
             view=view,
             progress=progressCallback,
+            window_progress=fractionCallback,
         )
 
     def showResult(self, result, volumeNode, fiducialNode=None):

@@ -108,3 +108,10 @@ def test_mip_does_not_copy_the_volume_to_float():
     finally:
         tracemalloc.stop()
     assert peak_bytes < 0.1 * volume.nbytes
+
+
+def test_progress_reports_the_windows_done(detector, totalseg_case):
+    fractions = []
+    result = detector.detect_path(totalseg_case / "ct.nii.gz", progress=fractions.append)
+    assert result.status != "error"
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) >= 2

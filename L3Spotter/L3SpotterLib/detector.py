@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from .inference import choose_device, predict_windows
 from .mip import Projection, project_views
 from .model_card import load_model, resolve_card_path
 from .ramp_correlation import match_ramp
+from .spine_point import vertebra_point_ras
 from .result import (
     STATUS_FOUND,
     STATUS_NOT_IN_VIEW,
@@ -54,7 +56,7 @@ class L3Detector:
         """The model's views of the volume, on the model's grid (one per entry of the card's views)."""
         return project_views(voxels, geometry, self.card.views, self.card.grid)
 
-    def detect_path(self, path, stride_px: int | None = None) -> DetectionResult:
+    def detect_path(self, path, stride_px: int | None = None, progress: Callable[[float], None] | None = None) -> DetectionResult:
         """Load a file or DICOM folder and detect; any problem becomes a result with status ``error``."""
         started = time.perf_counter()
         try:
@@ -62,7 +64,7 @@ class L3Detector:
         except L3SpotterError as error:
             return error_result(str(path), str(error))
         read_s = time.perf_counter() - started
-        result = self.detect_array(volume.voxels, volume.geometry, source=str(path), series=volume.series, stride_px=stride_px)
+        result = self.detect_array(volume.voxels, volume.geometry, source=str(path), series=volume.series, stride_px=stride_px, progress=progress)
         result.timings_s = {"read": read_s, **result.timings_s}
         return result
 
@@ -73,14 +75,18 @@ class L3Detector:
         source: str = "array",
         series: dict | None = None,
         stride_px: int | None = None,
+        progress: Callable[[float], None] | None = None,
     ) -> DetectionResult:
-        """Detect L3 in a ``[k, j, i]`` array with its geometry (a VolumeGeometry or a 4x4 IJK->RAS)."""
+        """Detect L3 in a ``[k, j, i]`` array with its geometry (a VolumeGeometry or a 4x4 IJK->RAS).
+
+        ``progress(fraction)`` is called as the windows go through the CNN (the long part), from 0 to 1.
+        """
         try:
-            return self._detect(voxels, geometry_or_ijk_to_ras, source, series, stride_px)
+            return self._detect(voxels, geometry_or_ijk_to_ras, source, series, stride_px, progress)
         except L3SpotterError as error:
             return error_result(source, _strip_source(str(error), source))
 
-    def _detect(self, voxels, geometry_or_ijk_to_ras, source, series, stride_px) -> DetectionResult:
+    def _detect(self, voxels, geometry_or_ijk_to_ras, source, series, stride_px, progress) -> DetectionResult:
         timings = {}
         geometry = _as_geometry(geometry_or_ijk_to_ras, voxels)
         low_z, high_z = geometry.z_range_ras_mm
@@ -102,7 +108,7 @@ class L3Detector:
         stacked = np.stack([projection.pixels for projection in projections])
         n_rows = stacked.shape[1]
         tops = window_tops(n_rows, card.window_height_px, stride_px)
-        predictions = predict_windows(self.network, stacked, tops, card.window_height_px, self.device, self.batch_size)
+        predictions = predict_windows(self.network, stacked, tops, card.window_height_px, self.device, self.batch_size, progress)
         timings["cnn"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -137,6 +143,8 @@ class L3Detector:
         z_ras_mm = float(reference.row_to_z_ras_mm(match.l3_row))
         result.l3_z_ras_mm = round(z_ras_mm, 2)
         result.l3_slice = int(np.clip(np.floor(geometry.z_ras_mm_to_slice(z_ras_mm) + 0.5), 0, geometry.n_slices - 1))
+        r, a, _ = vertebra_point_ras(voxels, geometry, z_ras_mm)
+        result.l3_point_ras_mm = [round(r, 2), round(a, 2), result.l3_z_ras_mm]
         if match.confidence < card.confidence_threshold:
             result.status = STATUS_UNCERTAIN
             result.message = f"confidence {match.confidence:.2f} is below the model's threshold {card.confidence_threshold:.2f}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -29,6 +31,7 @@ def predict_windows(
     height_px: int,
     device: torch.device,
     batch_size: int = 32,
+    progress: Callable[[float], None] | None = None,
 ) -> np.ndarray:
     """Predicted L3 fraction for each window top; ``stacked_views`` is ``[views, rows, width]``."""
     padded = padded_for_windows(stacked_views, height_px)
@@ -40,5 +43,7 @@ def predict_windows(
             windows = torch.from_numpy(np.ascontiguousarray(extract_windows(padded, batch_tops, height_px)))
             output = network(windows.to(device, non_blocking=True))
             predictions[start : start + len(batch_tops)] = output.float().cpu().numpy()
+            if progress is not None:
+                progress(min(1.0, (start + len(batch_tops)) / len(tops)))
     # The targets live in [0, 1]; a prediction outside is the same statement, said louder.
     return np.clip(predictions, 0.0, 1.0)

@@ -120,13 +120,15 @@ def detect_volume_node(
     view: str = "auto",
     detector=None,
     progress=None,
+    window_progress=None,
 ) -> DetectionResult:
     """Detect L3 in a scalar volume node, in world coordinates.
 
     ``model``/``device``: which model to load (None: the shipped one) and where to run it (auto, cpu,
     cuda); the loaded model is cached. ``detector``: an already loaded ``L3Detector`` to use instead.
     ``stride_px``: the window stride (None or 0: the model's default). ``view``: ``auto`` or the one view
-    the model reads. ``progress``: called with a short message at each stage.
+    the model reads. ``progress``: called with a short message at each stage; ``window_progress``: called
+    with the fraction (0-1) of the windows through the CNN.
 
     Like the engine, returns a result with status ``error`` (and a message naming the problem) instead of
     raising, for anything wrong with the volume, its transform or the model.
@@ -150,7 +152,7 @@ def detect_volume_node(
     except L3SpotterError as error:
         return error_result(source, f"{source}: {error}")
     report("Detecting L3")
-    return detector.detect_array(voxels, ijk_to_world, source=source, stride_px=stride_px or None)
+    return detector.detect_array(voxels, ijk_to_world, source=source, stride_px=stride_px or None, progress=window_progress)
 
 
 def has_l3_level(result: DetectionResult) -> bool:
@@ -159,11 +161,12 @@ def has_l3_level(result: DetectionResult) -> bool:
 
 
 def l3_point_ras(result: DetectionResult, volume_node) -> np.ndarray:
-    """Where the fiducial goes: at the L3 level, in the in-plane centre of the volume (world RAS, mm).
-
-    The point is the centre of the volume's (fractional) slice whose z is ``result.l3_z_ras_mm``, so its S
+    """Where the fiducial goes (world RAS, mm): the engine's point in the L3 vertebra when it gave one,
+    else the centre of the volume's (fractional) slice at ``result.l3_z_ras_mm``. Either way its S
     coordinate is exactly that z, even for an oblique volume or one under a rotation.
     """
+    if result.l3_point_ras_mm is not None:
+        return np.asarray(result.l3_point_ras_mm, dtype=float)
     geometry = volume_world_geometry(volume_node)
     ijk = (np.asarray(geometry.shape_ijk, dtype=float) - 1.0) / 2.0
     ijk[geometry.slice_axis] = float(geometry.z_ras_mm_to_slice(result.l3_z_ras_mm))

@@ -47,6 +47,8 @@ class DetectionResult:
     message: str = ""
     l3_slice: int | None = None
     l3_z_ras_mm: float | None = None
+    # A point in the L3 vertebra (RAS mm, S = l3_z_ras_mm): where a fiducial belongs.
+    l3_point_ras_mm: list[float] | None = None
     confidence: float | None = None
     l3_position: str = "unknown"
     edge_distance_mm: float | None = None
