@@ -35,9 +35,14 @@ class ProjectionSpec:
     views: tuple[str, ...]
     grid: MipGrid
     phantom_voxel_mm: float | None = 2.0
+    # Domain randomisation: each phantom's tissue HU wander towards random by up to this much (0..1).
+    phantom_intensity_randomization: float = 0.0
 
     def key(self) -> str:
-        text = json.dumps([PROJECTION_VERSION, list(self.views), self.grid.row_mm, self.grid.col_mm, self.grid.width_px, list(self.grid.hu_window), self.phantom_voxel_mm])
+        text = json.dumps([
+            PROJECTION_VERSION, list(self.views), self.grid.row_mm, self.grid.col_mm, self.grid.width_px,
+            list(self.grid.hu_window), self.phantom_voxel_mm, self.phantom_intensity_randomization,
+        ])
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -94,7 +99,10 @@ def compute_projection(scan: AnnotatedScan, spec: ProjectionSpec) -> TrainingPro
     if scan.phantom_seed is not None:
         from L3SpotterLib.phantom import generate_phantom
 
-        phantom = generate_phantom(scan.phantom_seed, voxel_mm=spec.phantom_voxel_mm)
+        phantom = generate_phantom(
+            scan.phantom_seed, voxel_mm=spec.phantom_voxel_mm,
+            intensity_randomization=phantom_randomization(scan.phantom_seed, spec.phantom_intensity_randomization),
+        )
         voxels = phantom.ct
         geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(voxels.shape)))
         l3_z, in_view = phantom_l3_level(phantom)
@@ -111,6 +119,11 @@ def compute_projection(scan: AnnotatedScan, spec: ProjectionSpec) -> TrainingPro
         slice_thickness_mm=geometry.slice_thickness_mm,
         in_view=in_view,
     )
+
+
+def phantom_randomization(seed: int, maximum: float) -> float:
+    """A per-phantom randomisation level, spread evenly over [0, maximum] (golden-ratio sequence)."""
+    return round(maximum * ((seed * 0.6180339887498949) % 1.0), 4)
 
 
 def phantom_l3_level(phantom) -> tuple[float, bool]:

@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache-dir", default="cache/projections", help="where projections are cached")
     parser.add_argument("--checkpoint", default=None, help="checkpoint file; an existing one is resumed")
     parser.add_argument("--phantom-voxel-mm", type=float, default=2.0, help="voxel size of phantoms made on the fly")
+    parser.add_argument("--intensity-randomization", type=float, default=0.0,
+                        help="domain randomisation of phantom tissue HU: each phantom draws a level in [0, this] (0..1)")
     return parser
 
 
@@ -154,9 +156,11 @@ def main(argv=None) -> int:
     else:
         training, validation = split_validation(scans, args.val_fraction, args.seed)
     print(f"{len(training)} training and {len(validation)} validation cases", file=sys.stderr)
-    spec = ProjectionSpec(views=shape.views, grid=shape.grid, phantom_voxel_mm=args.phantom_voxel_mm)
+    spec = ProjectionSpec(views=shape.views, grid=shape.grid, phantom_voxel_mm=args.phantom_voxel_mm, phantom_intensity_randomization=args.intensity_randomization)
+    validation_spec = ProjectionSpec(views=shape.views, grid=shape.grid, phantom_voxel_mm=args.phantom_voxel_mm)
     train_projections = load_projections(training, spec, Path(args.cache_dir), workers=args.workers)
-    val_projections = load_projections(validation, spec, Path(args.cache_dir), workers=args.workers)
+    # Validation phantoms keep realistic intensities: they stand for the scans the model will meet.
+    val_projections = load_projections(validation, validation_spec, Path(args.cache_dir), workers=args.workers)
 
     settings = TrainingSettings(
         shape=shape,
