@@ -120,3 +120,24 @@ def test_weights_of_another_backbone_are_refused(tmp_path):
 def test_missing_model_is_named(tmp_path):
     with pytest.raises(ModelError, match="no such model card"):
         load_model(tmp_path / "nothing.json")
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_inference_preparation_keeps_the_function(backbone):
+    """Folding batch norms into convolutions and the channels-last layout change speed, not outputs."""
+    from L3SpotterLib.inference import prepare_for_inference
+
+    torch.manual_seed(0)
+    network = WindowRegressor(backbone).eval()
+    # Non-trivial batch-norm statistics, as after training.
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    prepared = prepare_for_inference(network)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in prepared.modules()) or backbone == "resnet18"
+    windows = torch.rand(4, 1, 96, 96)
+    with torch.no_grad():
+        expected = network(windows)
+        actual = prepared(windows.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(actual, expected, atol=1e-4, rtol=1e-4)

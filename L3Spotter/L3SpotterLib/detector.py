@@ -18,7 +18,7 @@ import numpy as np
 from .ct_checks import check_ct_intensities
 from .errors import InputError, L3SpotterError
 from .geometry import GeometryError, VolumeGeometry
-from .inference import choose_device, predict_windows
+from .inference import DEFAULT_BATCH_SIZE, choose_device, predict_windows, prepare_for_inference
 from .mip import Projection, project_views
 from .model_card import load_model, resolve_card_path
 from .ramp_correlation import match_ramp
@@ -41,10 +41,10 @@ MIN_Z_EXTENT_MM = 60.0
 class L3Detector:
     """A model loaded once, ready to detect L3 in any number of volumes."""
 
-    def __init__(self, model: str | Path | None = None, device: str = "auto", batch_size: int = 32):
+    def __init__(self, model: str | Path | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE):
         self.device = choose_device(device)
-        self.network, self.card = load_model(model, map_location=self.device)
-        self.network.to(self.device)
+        network, self.card = load_model(model, map_location=self.device)
+        self.network = prepare_for_inference(network).to(self.device)
         self.model_path = resolve_card_path(model)
         self.batch_size = batch_size
 
