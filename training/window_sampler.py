@@ -8,6 +8,8 @@ not. Augmentations, each drawn per window:
 * crop of the field of view (scans start and stop anywhere; the rest is padding, as at inference),
 * left-right flip of the frontal view,
 * blur along z (thick slices: a 5 mm slice smears the MIP over more than two 2 mm rows),
+* width scale and sideways shift (body build, centring of the skeleton),
+* bright spots (calcifications, clips, contrast in bowel or vessels) the model must learn to ignore,
 * intensity gain, gamma and offset (scanner, contrast phase, bone density), and Gaussian noise.
 """
 
@@ -36,7 +38,7 @@ class TrainingProjection:
 @dataclass(frozen=True)
 class Augmentation:
     z_scale_range: tuple[float, float] = (0.9, 1.1)
-    crop_probability: float = 0.5
+    crop_probability: float = 0.35
     flip_probability: float = 0.5
     gain_range: tuple[float, float] = (0.8, 1.2)
     gamma_range: tuple[float, float] = (0.7, 1.4)
@@ -44,11 +46,15 @@ class Augmentation:
     noise_sd_range: tuple[float, float] = (0.0, 0.04)
     z_blur_probability: float = 0.5
     z_blur_sigma_rows_range: tuple[float, float] = (0.3, 1.2)
+    width_scale_range: tuple[float, float] = (0.85, 1.15)
+    shift_px_range: tuple[float, float] = (-8.0, 8.0)
+    max_bright_spots: int = 3
 
 
 NO_AUGMENTATION = Augmentation(
     z_scale_range=(1.0, 1.0), crop_probability=0.0, flip_probability=0.0, gain_range=(1.0, 1.0),
     gamma_range=(1.0, 1.0), offset_range=(0.0, 0.0), noise_sd_range=(0.0, 0.0), z_blur_probability=0.0,
+    width_scale_range=(1.0, 1.0), shift_px_range=(0.0, 0.0), max_bright_spots=0,
 )
 
 
@@ -91,8 +97,8 @@ class WindowSampler:
         scaled_rows = n_rows * scale
         crop_start, crop_end = 0.0, scaled_rows
         if rng.random() < aug.crop_probability:
-            # Keep at least a quarter of a window, drop up to 60 % of the scan from either end.
-            keep = rng.uniform(max(0.4 * scaled_rows, height / 4.0), scaled_rows)
+            # Keep at least half the scan (and 3/8 of a window): shorter scans come from the FOV draws.
+            keep = rng.uniform(min(scaled_rows, max(0.5 * scaled_rows, 0.375 * height)), scaled_rows)
             crop_start = rng.uniform(0.0, scaled_rows - keep)
             crop_end = crop_start + keep
         crop_start, crop_end = np.floor(crop_start), np.floor(crop_end)
@@ -116,10 +122,45 @@ class WindowSampler:
             if rng.random() < aug.z_blur_probability:
                 sigma = rng.uniform(*aug.z_blur_sigma_rows_range)
                 rows_inside = ndimage.gaussian_filter1d(rows_inside, sigma, axis=1, mode="nearest")
+            rows_inside = self._scale_and_shift_columns(rows_inside)
+            rows_inside = self._add_bright_spots(rows_inside)
             window[:, inside, :] = self._augment_intensity(rows_inside)
         if self.frontal_channel is not None and rng.random() < aug.flip_probability:
             window[self.frontal_channel] = window[self.frontal_channel, :, ::-1]
         return window, target
+
+    def _scale_and_shift_columns(self, pixels: np.ndarray) -> np.ndarray:
+        rng, aug = self.rng, self.augmentation
+        scale = rng.uniform(*aug.width_scale_range)
+        shift = rng.uniform(*aug.shift_px_range)
+        if scale == 1.0 and shift == 0.0:
+            return pixels
+        width = pixels.shape[2]
+        centre = (width - 1) / 2.0
+        source = (np.arange(width) - centre - shift) / scale + centre
+        inside = (source >= 0) & (source <= width - 1)
+        clamped = np.clip(source, 0, width - 1)
+        low = np.floor(clamped).astype(int)
+        high = np.minimum(low + 1, width - 1)
+        weight = (clamped - low).astype(np.float32)
+        out = pixels[:, :, low] * (1 - weight) + pixels[:, :, high] * weight
+        out[:, :, ~inside] = 0.0
+        return out
+
+    def _add_bright_spots(self, pixels: np.ndarray) -> np.ndarray:
+        rng = self.rng
+        n_spots = int(rng.integers(0, self.augmentation.max_bright_spots + 1))
+        if n_spots == 0:
+            return pixels
+        out = pixels.copy()
+        rows = np.arange(pixels.shape[1])[:, None]
+        cols = np.arange(pixels.shape[2])[None, :]
+        for _ in range(n_spots):
+            row, col = rng.uniform(0, pixels.shape[1]), rng.uniform(0, pixels.shape[2])
+            radius = rng.uniform(1.0, 5.0)
+            spot = rng.uniform(0.4, 1.0) * np.exp(-((rows - row) ** 2 + (cols - col) ** 2) / (2 * radius**2))
+            out = np.maximum(out, spot[None].astype(np.float32))
+        return out
 
     def _augment_intensity(self, pixels: np.ndarray) -> np.ndarray:
         rng, aug = self.rng, self.augmentation
