@@ -76,3 +76,22 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path):
     _, history, messages = run(30)
     assert any("resumed from" in message and "at step 20" in message for message in messages)
     assert [record["step"] for record in history] == [10, 20, 30]
+
+
+def test_short_training_on_phantoms_end_to_end(tmp_path):
+    """CI trains for real: a few steps on a few phantoms made on the fly, export, load, detect."""
+    from L3SpotterLib.phantom import generate_phantom, write_phantom_case
+
+    out = tmp_path / "phantom_model.json"
+    code = train.main([
+        "--data", "phantoms:4:5000", "--val-data", "phantoms:1:6000", "--out", str(out), *SMALL_SHAPE,
+        "--phantom-voxel-mm", "4", "--intensity-randomization", "0.5", "--steps", "12", "--validate-every", "6",
+        "--batch-size", "8", "--workers", "1", "--cache-dir", str(tmp_path / "cache"),
+    ])
+    assert code == 0
+    card = read_card(out)
+    assert card.training_data["sources"] == ["phantoms:4:5000"]
+    case = write_phantom_case(generate_phantom(7000, voxel_mm=4.0), tmp_path / "case")
+    result = L3Detector(out, device="cpu").detect_path(case / "ct.nii.gz")
+    assert result.status != "error", result.message
+    assert result.trace is not None and len(result.trace.predicted_fraction) > 10
