@@ -95,3 +95,17 @@ def test_short_training_on_phantoms_end_to_end(tmp_path):
     result = L3Detector(out, device="cpu").detect_path(case / "ct.nii.gz")
     assert result.status != "error", result.message
     assert result.trace is not None and len(result.trace.predicted_fraction) > 10
+
+
+def test_cross_validation_prints_the_seeds_table(marker_cases, tmp_path, capsys):
+    from training import crossval
+
+    code = crossval.main([
+        "--data", str(marker_cases), "--folds", "2", *SMALL_SHAPE, "--steps", "20", "--batch-size", "8",
+        "--stride", "2", "--workers", "1", "--cache-dir", str(tmp_path / "cache"),
+    ])
+    assert code == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("| fold | error (slices) | error (mm) |")
+    assert [line.split("|")[1].strip() for line in table[2:]] == ["0", "1", "average"]
+    assert table[-1].rstrip().endswith("| 6 |")  # the average row covers every case

@@ -114,7 +114,7 @@ def run_demo(args) -> int:
     if detector is None:
         return EXIT_USAGE
     print(f"generating a synthetic CT phantom (seed {DEMO_SEED}) ...", file=sys.stderr)
-    phantom = generate_phantom(DEMO_SEED, voxel_mm=None, fov="abdomen_pelvis")
+    phantom = generate_phantom(DEMO_SEED, voxel_mm=None, fov="abdomen_pelvis", slice_thickness_mm=2.5)
     case_dir = write_phantom_case(phantom, out_dir / f"phantom_{DEMO_SEED}")
     ct_path = case_dir / "ct.nii.gz"
     outcome = run_batch(detector, [Case(input=str(ct_path), case_id="demo")], out_dir, stride_px=args.stride, overwrite=True)
