@@ -85,7 +85,10 @@ class Ellipsoid(Primitive):
         # First-order distance (r - 1) / |grad r|: accurate near the surface even for flat shapes.
         gx, gy, gz = u / a, v / b, w / c
         grad = np.sqrt(gx * gx + gy * gy + gz * gz)
-        return (r - 1.0) * r / np.maximum(grad, _EPS)
+        # r / |grad r| lies between the smallest and largest semi-axis; the clip keeps the centre at
+        # depth min(radii) instead of 0.
+        scale = np.clip(r / np.maximum(grad, _EPS), min(a, b, c), max(a, b, c))
+        return (r - 1.0) * scale
 
 
 class SuperEllipticCylinder(Primitive):
@@ -266,3 +269,165 @@ def catmull_rom(control_points, samples_per_segment=6) -> np.ndarray:
         )
     pieces.append(p[-1][None, :])
     return np.vstack(pieces)
+
+
+class FlatTube(Primitive):
+    """A tube segment with an elliptical cross-section (a rib): semi-axes ``height_mm`` along ``up``
+    and ``thickness_mm`` across it, tapering from ``p0`` to ``p1``; ellipsoidal end caps.
+
+    ``up`` (parent coordinates) is projected perpendicular to the segment. Ribs are flat: about
+    10-12 mm tall and 5-6 mm thick, so a frontal MIP shows their narrow edges where they turn.
+    """
+
+    def __init__(self, p0, p1, height0_mm, height1_mm, thickness_mm, up):
+        self.p0 = np.asarray(p0, dtype=float)
+        axis = np.asarray(p1, dtype=float) - self.p0
+        self.length = max(float(np.linalg.norm(axis)), _EPS)
+        self.along = axis / self.length
+        across = np.cross(self.along, np.asarray(up, dtype=float))
+        if np.linalg.norm(across) < 1e-3:
+            across = np.cross(self.along, (1.0, 0.0, 0.0) if abs(self.along[0]) < 0.9 else (0.0, 1.0, 0.0))
+        self.across = unit(across)
+        self.up = np.cross(self.across, self.along)
+        self.h0, self.h1 = float(height0_mm), float(height1_mm)
+        self.b = float(thickness_mm)
+        self.to_local = np.eye(4)
+        corners = [self.p0 + s * self.length * self.along + u * max(self.h0, self.h1) * self.up + a * self.b * self.across
+                   for s in (0.0, 1.0) for u in (-1.0, 1.0) for a in (-1.0, 1.0)]
+        reach = self.b * self.along
+        corners = np.array(corners + [c - reach for c in corners[:4]] + [c + reach for c in corners[4:]])
+        self.bounds_local = (corners.min(axis=0), corners.max(axis=0))
+
+    def sdf(self, x, y, z):
+        dx, dy, dz = x - self.p0[0], y - self.p0[1], z - self.p0[2]
+        ax, ay, az = (float(v) for v in self.along)
+        ux, uy, uz = (float(v) for v in self.up)
+        cx, cy, cz = (float(v) for v in self.across)
+        s = dx * ax + dy * ay + dz * az
+        t = np.clip(s * np.float32(1.0 / self.length), 0.0, 1.0)
+        e_along = s - t * np.float32(self.length)  # non-zero only beyond the ends: the caps
+        e_up = dx * ux + dy * uy + dz * uz
+        e_across = dx * cx + dy * cy + dz * cz
+        height = np.float32(self.h0) + t * np.float32(self.h1 - self.h0)
+        b = np.float32(self.b)
+        u, v, w = e_up / height, e_across / b, e_along / b
+        r = np.sqrt(u * u + v * v + w * w)
+        grad = np.sqrt((u / height) ** 2 + (v / b) ** 2 + (w / b) ** 2)
+        # r / |grad r| lies between the smallest and largest semi-axis; the clip keeps the axis itself
+        # (r = 0) at depth min(height, b) instead of 0.
+        scale = np.clip(r / np.maximum(grad, _EPS), np.minimum(height, b), np.maximum(height, b))
+        return (r - 1.0) * scale
+
+
+class Sheet(Primitive):
+    """A curved plate of varying thickness: the iliac wing, the scapula.
+
+    The plate lies over a closed outline in the local (u, v) plane of ``frame``; its mid-surface is at
+    ``w = bulge(u, v)`` and its half-thickness is ``half_thickness(u, v, d)`` where ``d`` is the signed
+    in-plane distance to the outline (negative inside), so rims can be made thicker than the middle.
+    Both are tabulated once on a grid of ``cell_mm`` and looked up bilinearly, which keeps the shape
+    arbitrary (concave outlines, notches) and the distance cheap.
+    """
+
+    def __init__(self, frame, outline_uv, half_thickness, bulge=None, cell_mm=1.0, margin_mm=6.0):
+        outline = np.asarray(outline_uv, dtype=float)
+        self.to_local = np.linalg.inv(frame)
+        low = outline.min(axis=0) - margin_mm
+        high = outline.max(axis=0) + margin_mm
+        self.cell = float(cell_mm)
+        self.origin = low
+        nu, nv = (np.ceil((high - low) / self.cell).astype(int) + 1)
+        u = low[0] + self.cell * np.arange(nu)
+        v = low[1] + self.cell * np.arange(nv)
+        uu, vv = np.meshgrid(u, v, indexing="ij")
+        d_outline = polygon_signed_distance(outline, uu, vv)
+        half = np.broadcast_to(np.asarray(half_thickness(uu, vv, d_outline) if callable(half_thickness) else half_thickness, dtype=float), uu.shape)
+        mid = np.zeros_like(uu) if bulge is None else np.broadcast_to(np.asarray(bulge(uu, vv), dtype=float), uu.shape)
+        gu, gv = np.gradient(mid, self.cell)
+        slope = 1.0 / np.sqrt(1.0 + gu * gu + gv * gv)  # distances along w shrink where the plate tilts
+        self.table = np.stack([d_outline, half, mid, slope], axis=-1).astype(np.float32)
+        inside = d_outline < margin_mm
+        w_low = float((mid - half)[inside].min()) - 1.0
+        w_high = float((mid + half)[inside].max()) + 1.0
+        self.bounds_local = (np.array([low[0], low[1], w_low]), np.array([u[-1], v[-1], w_high]))
+
+    def sdf(self, x, y, z):
+        nu, nv, _ = self.table.shape
+        fu = (x - np.float32(self.origin[0])) * np.float32(1.0 / self.cell)
+        fv = (y - np.float32(self.origin[1])) * np.float32(1.0 / self.cell)
+        cu = np.clip(fu, 0.0, nu - 1.001)
+        cv = np.clip(fv, 0.0, nv - 1.001)
+        beyond = np.sqrt((fu - cu) ** 2 + (fv - cv) ** 2) * np.float32(self.cell)  # outside the table
+        iu, iv = cu.astype(np.int32), cv.astype(np.int32)
+        wu, wv = cu - iu, cv - iv
+        flat = self.table.reshape(-1, 4)
+        base = iu * nv + iv
+        values = (
+            flat[base] * ((1 - wu) * (1 - wv))[..., None]
+            + flat[base + nv] * (wu * (1 - wv))[..., None]
+            + flat[base + 1] * ((1 - wu) * wv)[..., None]
+            + flat[base + nv + 1] * (wu * wv)[..., None]
+        )
+        d_outline = values[..., 0] + beyond
+        d_thickness = (np.abs(z - values[..., 2]) - values[..., 1]) * values[..., 3]
+        outside = np.sqrt(np.maximum(d_outline, 0.0) ** 2 + np.maximum(d_thickness, 0.0) ** 2)
+        return outside + np.minimum(np.maximum(d_outline, d_thickness), 0.0)
+
+
+class Carved(Primitive):
+    """``shape`` with ``holes`` cut out of it (the sacral foramina): max(d_shape, -min(d_hole))."""
+
+    def __init__(self, shape: Primitive, holes: list[Primitive]):
+        self.shape = shape
+        self.holes = holes
+        self.to_local = np.eye(4)  # holes and shape keep their own frames: work in parent coordinates
+        low, high = shape.bounds_local
+        corners = np.array([[a, b, c] for a in (low[0], high[0]) for b in (low[1], high[1]) for c in (low[2], high[2])])
+        parent = transform_points(np.linalg.inv(shape.to_local), corners)
+        self.bounds_local = (parent.min(axis=0), parent.max(axis=0))
+
+    def sdf(self, x, y, z):
+        d = _sdf_in_parent(self.shape, x, y, z)
+        for hole in self.holes:
+            d = np.maximum(d, -_sdf_in_parent(hole, x, y, z))
+        return d
+
+
+def _sdf_in_parent(shape: Primitive, x, y, z):
+    m = shape.to_local
+    lx = m[0, 0] * x + m[0, 1] * y + m[0, 2] * z + m[0, 3]
+    ly = m[1, 0] * x + m[1, 1] * y + m[1, 2] * z + m[1, 3]
+    lz = m[2, 0] * x + m[2, 1] * y + m[2, 2] * z + m[2, 3]
+    return shape.sdf(lx.astype(np.float32), ly.astype(np.float32), lz.astype(np.float32))
+
+
+def polygon_signed_distance(polygon, u, v) -> np.ndarray:
+    """Signed distance (negative inside) from points ``(u, v)`` to a closed 2-D polygon (N x 2)."""
+    p = np.asarray(polygon, dtype=float)
+    q = np.roll(p, -1, axis=0)
+    distance = np.full(np.shape(u), np.inf)
+    inside = np.zeros(np.shape(u), dtype=bool)
+    for (u0, v0), (u1, v1) in zip(p, q):
+        du, dv = u1 - u0, v1 - v0
+        t = np.clip(((u - u0) * du + (v - v0) * dv) / max(du * du + dv * dv, _EPS), 0.0, 1.0)
+        distance = np.minimum(distance, np.hypot(u - u0 - t * du, v - v0 - t * dv))
+        crosses = (v0 > v) != (v1 > v)
+        u_cross = u0 + (v - v0) * du / (dv if abs(dv) > _EPS else _EPS)
+        inside ^= crosses & (u < u_cross)
+    return np.where(inside, -distance, distance)
+
+
+def thin_surface(grid_points, half_thickness_mm) -> list[Plate]:
+    """A curved thin plate: the quads of a grid of surface points (n x m x 3) as pairs of triangles.
+
+    ``half_thickness_mm`` is one value or one per quad ((n - 1) x (m - 1)).
+    """
+    grid = np.asarray(grid_points, dtype=float)
+    half = np.broadcast_to(np.asarray(half_thickness_mm, dtype=float), (grid.shape[0] - 1, grid.shape[1] - 1))
+    plates = []
+    for a in range(grid.shape[0] - 1):
+        for b in range(grid.shape[1] - 1):
+            p00, p01, p10, p11 = grid[a, b], grid[a, b + 1], grid[a + 1, b], grid[a + 1, b + 1]
+            plates.append(Plate([p00, p10, p11], half[a, b]))
+            plates.append(Plate([p00, p11, p01], half[a, b]))
+    return plates

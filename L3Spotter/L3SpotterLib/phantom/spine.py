@@ -20,6 +20,7 @@ import numpy as np
 
 from ..vertebra_labels import VERSE_IDS
 from .canvas import Structure
+from .sacrum import SACRAL_SEGMENTS_MM, sacrum_structures
 from .primitives import (
     Capsule,
     Ellipsoid,
@@ -46,8 +47,6 @@ _ANCHORS = {
 }
 # Lumbar transverse-process lengths (mm) by count: L3 is always the longest.
 _LUMBAR_TP_MM = {4: (21, 27, 31, 25), 5: (20, 26, 31, 27, 24), 6: (20, 25, 31, 28, 25, 23)}
-# Sacral segments S1..S5: height, body width, body depth, half-width including the alae (mm).
-_SACRAL_SEGMENTS = ((28, 46, 30, 54), (24, 40, 24, 48), (20, 32, 18, 38), (16, 24, 14, 25), (12, 18, 10, 12))
 _SACRAL_CURVE_DEG = 55.0  # change of direction from S1 to the sacral tip
 
 
@@ -196,8 +195,8 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
     sacral_centres, sacral_dirs = [], []
     position = np.zeros(3)
     down_angle = theta_s1  # direction going down = -(sin, cos) of this angle
-    total_len = sum(s[0] for s in _SACRAL_SEGMENTS)
-    for height, *_ in _SACRAL_SEGMENTS:
+    total_len = sum(s[0] for s in SACRAL_SEGMENTS_MM)
+    for height, *_ in SACRAL_SEGMENTS_MM:
         height *= scale
         step_angle = _SACRAL_CURVE_DEG * height / (total_len * scale)
         mid_angle = down_angle - 0.5 * step_angle
@@ -285,17 +284,10 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
         for n, part in enumerate(parts):
             part.thick(1.3 if (n == 0 and vertebra.name != "C1") else 2.3)
         spine.bone_structures.append(
-            Structure(vertebra.name, parts, [(cortex_mm, bone[0]), (None, bone[1] * rng.uniform(0.92, 1.08))], label=vertebra.label, texture=0.3, texture_stretch_z=3.0)
+            Structure(vertebra.name, parts, [(cortex_mm, bone[0]), (None, bone[1] * rng.uniform(0.92, 1.08))], label=vertebra.label, texture=0.3, texture_stretch=3.0)
         )
 
-    spine.bone_structures.append(
-        Structure("sacrum", _sacrum_parts(sacrum_frames, scale), [(cortex_mm * 2.0, bone[0]), (None, bone[1])], label=VERSE_IDS["sacrum"], texture=0.4)
-    )
-    coccyx_parts = [
-        Ellipsoid.at(0.5 * (coccyx_points[n] + coccyx_points[n + 1]), (9.0 - 1.5 * n, 6.0 - n, 5.0), coccyx_points[n] - coccyx_points[n + 1])
-        for n in range(len(coccyx_points) - 1)
-    ]
-    spine.bone_structures.append(Structure("coccyx", coccyx_parts, [(1.0, bone[0]), (None, bone[1])], label=VERSE_IDS["coccyx"], texture=0.3))
+    spine.bone_structures.extend(sacrum_structures(sacrum_frames, coccyx_points, scale, bone, cortex_mm))
 
     if variants["spinal_screws"]:
         spine.metal_structures.extend(_spinal_screws(vertebrae, n_lumbar, rng, hu["metal"], spine))
@@ -398,23 +390,6 @@ def _vertebra_parts(v: Vertebra, names: list[str], variants: dict, spurs: bool, 
                     x = s * w * 0.42
                     y = depth * (0.35 if s == 0.0 else 0.15)
                     parts.append(Ellipsoid(F @ frame_matrix([x, y, z_sign * h * 0.5], [0, 0, 1]), (6.0, 5.0, rng.uniform(2.5, 5.0))))
-    return parts
-
-
-def _sacrum_parts(frames: list[np.ndarray], scale: float) -> list:
-    parts = []
-    for frame, (height, body_w, body_d, half_width) in zip(frames, _SACRAL_SEGMENTS):
-        height, body_w, body_d, half_width = (v * scale for v in (height, body_w, body_d, half_width))
-        parts.append(SuperEllipticCylinder(frame, body_w * 0.5, body_d * 0.5, body_d * 0.45, height * 0.5 + 0.5, exponent=2.4))
-        ala_half = 0.5 * (half_width - body_w * 0.45)
-        if ala_half > 2.0:
-            for s in (-1.0, 1.0):
-                centre = [s * (body_w * 0.45 + ala_half), -body_d * 0.25, 0.0]
-                parts.append(RoundedBox(frame @ frame_matrix(centre, [0, 0, 1]), (ala_half, body_d * 0.45, height * 0.5), 2.0))
-        # dorsal surface (laminae fused into a plate) behind the sacral canal, with the median crest
-        dorsal_y = -body_d * 0.5 - 9.0 * scale
-        parts.append(RoundedBox(frame @ frame_matrix([0.0, dorsal_y, 0.0], [0, 0, 1]), (max(half_width * 0.55, 6.0), 2.5, height * 0.5), 1.0))
-        parts.append(RoundedBox(frame @ frame_matrix([0.0, dorsal_y - 5.0, 0.0], [0, 0, 1]), (2.0, 4.0, height * 0.4), 1.0))
     return parts
 
 
