@@ -56,6 +56,19 @@ hip_half_spacing_mm        women normal(90, 5), men normal(85, 5)
 wing_flare                 how far the wings turn out: normal(1, 0.07), 0.85-1.15
 asis_drop_mm               ASIS below the crest top: uniform(38, 56)
 fossa_depth_mm             hollow of the iliac fossa: uniform(5, 16)
+rib_slope_offset_deg       added to every rib's frontal-view slope (10-38 deg by level):
+                           normal(0, 5), clipped +-12; each rib adds normal(0, 2.5-3)
+rib_bend                   how late the posterior rib curves down (power of the descent):
+                           uniform(1.2, 2.0)
+last_rib_reach             angle round the cage reached by the last rib, in half-turns:
+                           uniform(0.2, 0.5) (3 to 15 cm long)
+second_last_rib_reach      the same for the other floating rib: uniform(0.42, 0.7)
+body_width_factor          vertebral body width and depth: normal(1, 0.06), 0.85-1.18
+body_height_factor         thoracic and lumbar body heights: normal(1, 0.05), 0.88-1.12
+disc_height_factor         thoracic and lumbar disc heights: normal(1, 0.12), 0.7-1.3
+tp_length_factor           lumbar transverse processes: normal(1, 0.12), 0.75-1.3 (L3 stays longest)
+l4_tp_rise_deg             upward tilt of L4's transverse processes: uniform(0, 15)
+l5_tp_rise_deg             upward tilt of L5's: uniform(8, 30)
 =========================  ===================================================================
 """
 
@@ -286,6 +299,16 @@ def _draw_shape(rng, patient) -> dict:
         "wing_flare": round(float(np.clip(rng.normal(1.0, 0.07), 0.85, 1.15)), 3),
         "asis_drop_mm": round(float(rng.uniform(38.0, 56.0)), 1),
         "fossa_depth_mm": round(float(rng.uniform(5.0, 16.0)), 1),
+        "rib_slope_offset_deg": round(float(np.clip(rng.normal(0.0, 5.0), -12.0, 12.0)), 2),
+        "rib_bend": round(float(rng.uniform(1.2, 2.0)), 3),
+        "last_rib_reach": round(float(rng.uniform(0.2, 0.5)), 3),
+        "second_last_rib_reach": round(float(rng.uniform(0.42, 0.7)), 3),
+        "body_width_factor": round(float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.18)), 3),
+        "body_height_factor": round(float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12)), 3),
+        "disc_height_factor": round(float(np.clip(rng.normal(1.0, 0.12), 0.7, 1.3)), 3),
+        "tp_length_factor": round(float(np.clip(rng.normal(1.0, 0.12), 0.75, 1.3)), 3),
+        "l4_tp_rise_deg": round(float(rng.uniform(0.0, 15.0)), 1),
+        "l5_tp_rise_deg": round(float(rng.uniform(8.0, 30.0)), 1),
     }
 
 
