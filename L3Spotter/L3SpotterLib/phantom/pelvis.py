@@ -73,7 +73,7 @@ def build_pelvis(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
         structures.append(ilium)
         # acetabular cup round the head, open laterally, anteriorly and downwards
         opening = unit(np.array([side * 1.0, 0.45, -0.55]))
-        cup = SphericalCup(hip, head_radius + 1.5, 4.0, opening, cut_mm=head_radius * 0.25)
+        cup = SphericalCup(hip, head_radius + 1.5, 3.0, opening, cut_mm=head_radius * 0.25)
         pubis_body = symphysis + np.array([side * 12.0, -4.0, 0.0])
         tuberosity = hip + np.array([-side * 30.0 * size, -28.0 * size, -58.0 * size])
         lower_pole = hip + np.array([-side * 10.0, -15.0, -25.0])
@@ -81,10 +81,10 @@ def build_pelvis(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
             Structure(
                 "pubis_ischium",
                 [
-                    cup.thick(2.0),
+                    cup.thick(1.3),
                     RoundedBox(frame_matrix(pubis_body, [0.0, 0.2, 1.0]), (6.0, 8.0, 17.0), 3.0),
-                    Capsule(hip + np.array([-side * 20.0, 18.0, 8.0]), pubis_body + np.array([0.0, 0.0, 10.0]), 7.0, 6.0),
-                    Capsule(pubis_body + np.array([0.0, -3.0, -14.0]), tuberosity + np.array([0.0, 6.0, 4.0]), 5.5, 6.0),
+                    Capsule(hip + np.array([-side * 20.0, 18.0, 8.0]), pubis_body + np.array([0.0, 0.0, 10.0]), 6.0, 5.0),
+                    Capsule(pubis_body + np.array([0.0, -3.0, -14.0]), tuberosity + np.array([0.0, 6.0, 4.0]), 4.5, 5.5),
                     Capsule(lower_pole, tuberosity, 11.0, 10.0).thick(RIM_SHELL_FACTOR * 0.7),
                     Ellipsoid.at(tuberosity, (11.0, 14.0, 16.0)),
                 ],

@@ -134,8 +134,8 @@ def rib_structures(paths: list[RibPath], n_ribs: int, floating: set, size: float
             up = radial if path.index == 1 else np.array([0.0, 0.0, 1.0])
             thickness = half_thickness * (1.0 if along[a] > 3.0 / n else 1.4)
             tube = FlatTube(p0, p1, heights[a], heights[a + 1], thickness, up)
-            # anterior ends have a thinner cortex: they read fainter than the posterior ribs
-            tube.thick(1.0 - 0.4 * along[a])
+            # the anterior half has a thinner cortex: it reads fainter than the posterior ribs
+            tube.thick(1.0 - 0.55 * np.clip(2.0 * along[a] - 0.6, 0.0, 1.0))
             parts.append(tube)
         name = f"rib_{path.index}_{'right' if path.side > 0 else 'left'}"
         structures.append(Structure(name, parts, layers, texture=0.25))

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .canvas import Structure
-from .primitives import Capsule, Ellipsoid, Plate, RoundedBox, catmull_rom, frame_matrix, tube_along
+from .primitives import Capsule, Ellipsoid, RoundedBox, catmull_rom, frame_matrix, tube_along
 from .ribs import rib_paths, rib_structures
+from .scapula import scapula_structure
 from .spine import Spine
 
 
@@ -59,7 +60,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
     paths = rib_paths(thoracic, half_width, half_depth, params["shape"], floating, size, rng)
     structures = rib_structures(paths, n_ribs, floating, size, hu)
     rib_ends = {(p.index, p.side): p.points[-1] for p in paths}
-    bone_layers = [(1.5, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
+    bone_layers = [(1.0, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
     rings = []
     for index in range(1, n_ribs + 1):
         right = next(p for p in paths if p.index == index and p.side > 0)
@@ -131,7 +132,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
     seventh = thoracic[min(6, n_ribs - 1)]
     ring1 = rings[0]
     shoulders = {}
-    bone_thick = [(1.5, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
+    bone_thick = [(1.2, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
     for side in (-1.0, 1.0):
         medial = sternum_top + np.array([side * 22.0 * size, -4.0, 4.0])
         acromion = np.array([ring1.x_centre_mm + side * shoulder_x, ring1.y_centre_mm - 20.0, sternum_top[2] + 18.0])
@@ -154,17 +155,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
             humeral_offset = turn @ humeral_offset
         shoulders[side] = glenoid + humeral_offset
         neck = glenoid + np.array([-side * 14.0, -14.0, -8.0])
-        body_plate = Plate([superior_angle, neck, inferior_angle], 1.3)  # thin in its fossae
-        scapula_parts = [
-            body_plate,
-            Capsule(neck, inferior_angle, 5.5, 4.0),  # thick lateral border
-            Capsule(superior_angle, inferior_angle, 3.0, 3.0),  # medial border
-            Capsule(spine_root, acromion, 5.0, 4.5),  # spine
-            Ellipsoid.at(acromion, (14.0, 10.0, 5.0)),
-            Ellipsoid.at(glenoid, (8.0, 12.0, 18.0)),
-            Capsule(glenoid + np.array([-side * 4.0, 10.0, 14.0]), glenoid + np.array([-side * 14.0, 35.0, 12.0]), 5.0, 4.0),  # coracoid
-        ]
-        structures.append(Structure("scapula", scapula_parts, bone_thick, texture=0.35))
+        structures.append(scapula_structure(side, superior_angle, neck, inferior_angle, spine_root, acromion, glenoid, size, hu))
 
     tips = [rib_ends[(n_ribs, s)][2] for s in (-1.0, 1.0)]
     thorax = Thorax(rings, structures, sternum_top, sternum_bottom, shoulders, float(min(tips)))
