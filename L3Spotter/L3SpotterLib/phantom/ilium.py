@@ -52,15 +52,15 @@ def ilium_structure(side: float, hip: np.ndarray, head_radius: float, crest_top_
     crest_controls = np.array([
         psis,
         [side * (psis_x + 0.12 * (chw - psis_x)), psis[1] + 14.0 * size, top - 0.45 * (top - psis[2])],
-        [side * (psis_x + 0.5 * (chw - psis_x)), hy - 45.0 * size, top],
-        [side * chw, hy - 8.0 * size, top - 0.6 * drop],
-        [side * 0.97 * chw, hy + 22.0 * size, top - 0.82 * drop],
+        [side * (psis_x + 0.5 * (chw - psis_x)), hy - 28.0 * size, top],
+        [side * chw, hy + 4.0 * size, top - 0.55 * drop],
+        [side * 0.97 * chw, hy + 28.0 * size, top - 0.8 * drop],
         [side * 0.91 * chw, hy + 45.0 * size, top - drop],
     ])
     base_controls = np.array([
         piis,
         si_bottom + np.array([side * 8.0, 4.0, -6.0]),
-        [side * (hx - 30.0 * size), hy - 48.0 * size, hz + 38.0 * size],  # greater sciatic notch
+        [side * (hx - 30.0 * size), hy - 40.0 * size, hz + 22.0 * size],  # greater sciatic notch
         [side * (hx - 12.0 * size), hy - 18.0 * size, hz + 0.85 * head_radius],
         [side * (hx + 2.0 * size), hy + 16.0 * size, hz + 0.85 * head_radius],
         [side * (hx + 12.0 * size), hy + 36.0 * size, hz + head_radius + 16.0 * size],  # AIIS

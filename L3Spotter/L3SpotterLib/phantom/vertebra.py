@@ -5,7 +5,7 @@ a thin shell and brighter endplates; the pedicles, seen end-on, are bright rings
 laminae and articular processes make a butterfly between them; the spinous process is a bright
 teardrop in the midline; the transverse processes are flat bars that taper outwards. So every part
 gets its own cortex thickness (``Primitive.thick`` multiplies the vertebra's base cortex of
-``BASE_CORTEX_MM``): a 0.8 mm shell on the body, 1.1-1.6 mm on the endplates and posterior elements.
+``BASE_CORTEX_MM``): a 0.8 mm shell on the body, 0.9-1.6 mm on the endplates and posterior elements.
 
 Local frame of a vertebra (see spine.py): origin at the body centre, z along the spine, y anterior.
 """
@@ -20,9 +20,10 @@ BASE_CORTEX_MM = 0.6
 # Cortex of each part, as a multiple of the base.
 BODY_SHELL_FACTOR = 1.4
 ENDPLATE_FACTOR = 2.6
-PEDICLE_FACTOR = 2.6
-POSTERIOR_FACTOR = 2.0
-TRANSVERSE_FACTOR = 1.8
+PEDICLE_FACTOR = 2.1
+POSTERIOR_FACTOR = 1.7
+TRANSVERSE_FACTOR = 1.6
+SPINOUS_FACTOR = 1.5
 
 
 def vertebra_parts(v, last_lumbar: str, variants: dict, spurs: bool, rng) -> list:
@@ -96,7 +97,7 @@ def vertebra_parts(v, last_lumbar: str, variants: dict, spurs: bool, rng) -> lis
     if v.region == "L":
         # a vertical plate, thin side to side, a little taller at its free end (a teardrop seen from
         # the front)
-        parts.append(flat_tube(roof, tip, d["sp_h"] * 0.38, d["sp_h"] * 0.5, 2.6, (0.0, 0.0, 1.0)).thick(POSTERIOR_FACTOR))
+        parts.append(flat_tube(roof, tip, d["sp_h"] * 0.38, d["sp_h"] * 0.5, 3.0, (0.0, 0.0, 1.0)).thick(SPINOUS_FACTOR))
     else:
         parts.append(capsule(roof, tip, 3.5 if v.region == "T" else 3.0, 2.5).thick(POSTERIOR_FACTOR))
     if spurs and v.region != "C":
