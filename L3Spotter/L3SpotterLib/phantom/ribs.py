@@ -37,6 +37,10 @@ ANTERIOR_SLOPE_TABLE = ([0.0, 0.2, 0.6, 1.0], [15.0, 25.0, 32.0, 35.0])
 HALF_HEIGHT_TABLE = ([0.0, 0.1, 0.5, 0.85, 1.0], [7.0, 5.0, 6.0, 5.2, 4.2])
 HALF_THICKNESS_MM = 2.8
 CORTEX_MM = 1.0
+# The anterior part of a rib (from this fraction of its length on) is less dense.
+ANTERIOR_FROM = 0.55
+ANTERIOR_CORTEX_MM = 0.6
+ANTERIOR_DENSITY = 0.7
 
 
 @dataclass
@@ -108,6 +112,7 @@ def rib_paths(thoracic: list[Vertebra], cage_half_width: float, cage_half_depth:
 def rib_structures(paths: list[RibPath], n_ribs: int, floating: set, size: float, hu: dict) -> list[Structure]:
     """One Structure per rib: a chain of flat tubes with a 1 mm cortex, thinner towards its end."""
     layers = [(CORTEX_MM, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
+    anterior_layers = [(ANTERIOR_CORTEX_MM, hu["cortical"] * ANTERIOR_DENSITY), (None, hu["cancellous"] * 0.8)]
     structures = []
     for path in paths:
         f = (path.index - 1) / (n_ribs - 1)
@@ -125,7 +130,7 @@ def rib_structures(paths: list[RibPath], n_ribs: int, floating: set, size: float
         if path.index in floating:
             heights = heights * (1.0 - 0.5 * along**2)
         x_c, y_c = path.ring_centre
-        parts = []
+        posterior, anterior = [], []
         for a in range(n - 1):
             p0, p1 = points[a], points[a + 1]
             mid = 0.5 * (p0 + p1)
@@ -134,9 +139,11 @@ def rib_structures(paths: list[RibPath], n_ribs: int, floating: set, size: float
             up = radial if path.index == 1 else np.array([0.0, 0.0, 1.0])
             thickness = half_thickness * (1.0 if along[a] > 3.0 / n else 1.4)
             tube = FlatTube(p0, p1, heights[a], heights[a + 1], thickness, up)
-            # the anterior half has a thinner cortex: it reads fainter than the posterior ribs
-            tube.thick(1.0 - 0.55 * np.clip(2.0 * along[a] - 0.6, 0.0, 1.0))
-            parts.append(tube)
+            (posterior if along[a] < ANTERIOR_FROM else anterior).append(tube)
         name = f"rib_{path.index}_{'right' if path.side > 0 else 'left'}"
-        structures.append(Structure(name, parts, layers, texture=0.25))
+        structures.append(Structure(name, posterior, layers, texture=0.25))
+        if anterior:
+            # the anterior part is less dense, with a thinner cortex: real MIPs show it fainter
+            # than the posterior ribs, so the cage does not read as a regular lattice
+            structures.append(Structure(name + "_anterior", anterior, anterior_layers, texture=0.2))
     return structures
