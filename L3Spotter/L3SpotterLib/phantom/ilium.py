@@ -44,7 +44,7 @@ def ilium_structure(side: float, hip: np.ndarray, head_radius: float, crest_top_
     si_top = transform_points(s1, [[side * (sacrum_half_widths[0] + 2.0), -6.0 * size, 8.0 * size]])[0]
     si_bottom = transform_points(s3, [[side * (sacrum_half_widths[2] + 3.0), -6.0 * size, 0.0]])[0]
     psis = transform_points(s2, [[side * (sacrum_half_widths[1] + 3.0), -30.0 * size, 6.0 * size]])[0]
-    piis = transform_points(s3, [[side * (sacrum_half_widths[2] + 6.0), -20.0 * size, -2.0 * size]])[0]
+    piis = transform_points(s2, [[side * (sacrum_half_widths[1] + 8.0), -18.0 * size, -10.0 * size]])[0]
     psis_x = abs(psis[0])
     # In a frontal view the crest is a dome: from the sacroiliac joint up and out to its top, on to
     # its widest point some 25-35 mm lower, and down to the anterior superior spine.

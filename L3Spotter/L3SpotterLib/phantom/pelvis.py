@@ -1,7 +1,7 @@
 """The bony pelvis and the femora, placed from the sacrum by the pelvic incidence.
 
 The hip joints lie in the direction obtained by turning the S1 endplate's downward normal forwards by
-the pelvic incidence (about 52 degrees in adults), about 95 mm from the S1 endplate centre (in supine CT the hip centres lie 85-100 mm below it). Each
+the pelvic incidence (about 52 degrees in adults), about 100 mm from the S1 endplate centre (in supine CT the hip centres lie 85-105 mm below it). Each
 ilium (``ilium.py``) is a curved thin wing with a thick rim whose crest tops out near the L4-L5 disc;
 the arcuate line, the pubic and ischial rami close the pelvic ring and the obturator foramina. Femora
 have a head, neck (neck-shaft angle about 130 degrees), trochanters and a thick-walled shaft with
@@ -49,7 +49,7 @@ def build_pelvis(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
     down = -up
     forward = np.cross(np.array([1.0, 0.0, 0.0]), down)  # rotating "down" about +x moves it anterior
     hip_direction = unit(np.cos(incidence) * down + np.sin(incidence) * unit(forward) * np.sign(forward[1] or 1.0))
-    hip_distance = 95.0 * size * shape["hip_drop_factor"]
+    hip_distance = 100.0 * size * shape["hip_drop_factor"]
     hip_half_spacing = shape["hip_half_spacing_mm"] * size
     hip_mid = s1_top + hip_direction * hip_distance
     hips = {side: hip_mid + np.array([side * hip_half_spacing, 0.0, 0.0]) for side in (-1.0, 1.0)}

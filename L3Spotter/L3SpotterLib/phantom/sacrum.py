@@ -69,7 +69,7 @@ def sacrum_structures(frames: list[np.ndarray], coccyx_points: np.ndarray, scale
                 ala = [side * (0.5 * body_w + 0.35 * (half_width - 0.5 * body_w)), 0.05 * body_d, 0.35 * height]
                 parts.append(Ellipsoid(frame @ frame_matrix(ala, [side * 0.5, 0.0, 1.0]), (10.0 * scale, 0.5 * body_d, 0.45 * (half_width - 0.5 * body_w))))
     structures = [
-        Structure("sacrum", parts, [(cortex_mm, cortical), (None, cancellous * 0.85)], label=VERSE_IDS["sacrum"], texture=0.2, texture_stretch=2.0)
+        Structure("sacrum", parts, [(cortex_mm, cortical), (None, cancellous * 0.65)], label=VERSE_IDS["sacrum"], texture=0.2, texture_stretch=2.0)
     ]
     coccyx_parts = [
         Ellipsoid.at(0.5 * (coccyx_points[n] + coccyx_points[n + 1]), (9.0 - 1.5 * n, 6.0 - n, 5.0), coccyx_points[n] - coccyx_points[n + 1])

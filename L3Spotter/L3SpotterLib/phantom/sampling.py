@@ -51,7 +51,7 @@ rib cage. Shape draws (group "shape"; lengths in mm are multiplied by size_scale
 crest_half_width_mm        iliac crest half-width (outer): normal(143 women, 138 men; sd 9), 115-170
 crest_height_mm            crest top above the L4-L5 disc: normal(4, 9), clipped -18..+26
                            (real crests top out between the L4 body and the L5 body)
-hip_drop_factor            S1-to-hip distance (95 mm mean) x normal(1, 0.05), 0.88-1.12
+hip_drop_factor            S1-to-hip distance (100 mm mean) x normal(1, 0.05), 0.88-1.12
 hip_half_spacing_mm        women normal(90, 5), men normal(85, 5)
 wing_flare                 how far the wings turn out: normal(1, 0.07), 0.85-1.15
 asis_drop_mm               ASIS below the crest top: uniform(38, 56)
