@@ -3,14 +3,16 @@
 What a frontal MIP shows of a real ilium is a fan (an "ear") whose thin middle, the iliac fossa, is
 barely denser than muscle, framed by a bright rim: the crest curving up and out from the sacroiliac
 joint to its top near the L4-L5 disc and down to the anterior superior spine, the dense bone by the
-sacroiliac joint, and the arcuate line running down to the pubis. The wing is therefore one curved
-``Sheet`` (a thin plate, thicker towards its edges) plus tubes and blobs for the thick parts, all
-painted as one union with a thin cortex whose thickness grows on the thick parts (``shell_factor``).
+sacroiliac joint, and the arcuate line running down to the pubis. The wing is therefore a curved thin
+plate (triangles between the crest and the wing's base, thinnest in the fossa) plus tubes and blobs
+for the thick parts, all painted as one union with a thin cortex whose thickness grows on the thick
+parts (``shell_factor``).
 
 Landmarks are placed in the anatomy frame (mm, +x right, +y anterior, +z superior) from the hip
 centre, the crest's top and half-width and the sacrum; ``side`` is +1 for the right, -1 for the left.
-Typical adult values: crest top 100-130 mm above the hip centre, crest half-width 125-150 mm,
-anterior superior iliac spines 35-45 mm below the crest top and 40-50 mm in front of the hip centre.
+Typical adult values: crest top 100-140 mm above the hip centre (about 135 mm in the real abdominal
+scan of shared/data), crest half-width 125-155 mm, anterior superior iliac spines 38-56 mm below the
+crest top and 40-50 mm in front of the hip centre.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 from .canvas import Structure
 from .primitives import Capsule, Ellipsoid, catmull_rom, thin_surface, transform_points, tube_along, unit
 
-# Half-thickness of the wing's plate (mm): the fossa is a sheet of 1-2 mm.
+# Half-thickness of the wing's plate in the middle of the fossa (mm): a sheet of 1.6 mm; it thickens
+# towards the crest, the acetabulum and the sacroiliac joint.
 FOSSA_HALF_MM = 0.8
 # Cortex of the ilium (mm): thin on the fossa; the rims use shell_factor to thicken it.
 ILIUM_CORTEX_MM = 0.45

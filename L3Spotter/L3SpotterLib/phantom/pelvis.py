@@ -1,8 +1,9 @@
 """The bony pelvis and the femora, placed from the sacrum by the pelvic incidence.
 
 The hip joints lie in the direction obtained by turning the S1 endplate's downward normal forwards by
-the pelvic incidence (about 52 degrees in adults), about 100 mm from the S1 endplate centre (in supine CT the hip centres lie 85-105 mm below it). Each
-ilium (``ilium.py``) is a curved thin wing with a thick rim whose crest tops out near the L4-L5 disc;
+the pelvic incidence (about 52 degrees in adults), about 100 mm from the S1 endplate centre (in
+supine CT the hip centres lie 85-105 mm below it). Each ilium (``ilium.py``) is a curved thin wing
+with a thick rim whose crest tops out near the L4-L5 disc, 100-140 mm above the hip centres;
 the arcuate line, the pubic and ischial rami close the pelvic ring and the obturator foramina. Femora
 have a head, neck (neck-shaft angle about 130 degrees), trochanters and a thick-walled shaft with
 fatty marrow. Anatomy-frame coordinates (see spine.py); ``side`` is +1 for the patient's right.

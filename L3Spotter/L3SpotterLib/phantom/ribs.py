@@ -35,6 +35,10 @@ POSTERIOR_SLOPE_TABLE = ([0.0, 0.1, 0.45, 0.8, 1.0], [30.0, 12.0, 18.0, 28.0, 38
 ANTERIOR_SLOPE_TABLE = ([0.0, 0.2, 0.6, 1.0], [15.0, 25.0, 32.0, 35.0])
 # Half-height and half-thickness of a rib's shaft (mm) by position down the cage.
 HALF_HEIGHT_TABLE = ([0.0, 0.1, 0.5, 0.85, 1.0], [7.0, 5.0, 6.0, 5.2, 4.2])
+# Steepest frontal-view slope of a rib leaving the spine (the floating ribs of a steep draw).
+MAX_POSTERIOR_SLOPE_DEG = 50.0
+# Largest fall (mm) of a floating rib from its tubercle to its tip.
+MAX_FLOATING_DROP_MM = 95.0
 HALF_THICKNESS_MM = 2.8
 CORTEX_MM = 1.0
 # The anterior part of a rib (from this fraction of its length on) is less dense.
@@ -70,6 +74,7 @@ def rib_paths(thoracic: list[Vertebra], cage_half_width: float, cage_half_depth:
         slope_ant = float(np.interp(f, *ANTERIOR_SLOPE_TABLE)) + shape["rib_slope_offset_deg"] + rng.normal(0.0, 3.0)
         if index in floating:
             slope_post += 8.0  # the floating ribs point further down
+        slope_post = min(slope_post, MAX_POSTERIOR_SLOPE_DEG)
         bend = shape["rib_bend"] * rng.uniform(0.9, 1.1)
         if index == n_ribs:
             phi_end = np.pi * shape["last_rib_reach"]
@@ -93,8 +98,11 @@ def rib_paths(thoracic: list[Vertebra], cage_half_width: float, cage_half_depth:
             # frontal-view descent: posterior part convex (level near the spine, curving down), then
             # a steady descent of the anterior part towards the midline
             lateral_run = max(ax - abs(tubercle[0] - x_c), 1.0)
-            drop_post = np.tan(np.radians(np.clip(slope_post, 0.0, 70.0))) * lateral_run
+            drop_post = np.tan(np.radians(max(slope_post, 0.0))) * lateral_run
             q = np.clip((phis - phi_start) / (0.5 * np.pi - phi_start), 0.0, None)
+            if index in floating:
+                # a long floating rib is not also a steep one: its tip stays above about L3
+                drop_post = min(drop_post, MAX_FLOATING_DROP_MM * size / max(min(q[-1], 1.0) ** bend, 0.2))
             z = tubercle[2] - drop_post * np.minimum(q, 1.0) ** bend
             forward = np.clip(phis - 0.5 * np.pi, 0.0, None)
             if forward.any():
