@@ -87,18 +87,21 @@ def rib_paths(thoracic: list[Vertebra], cage_half_width: float, cage_half_depth:
         else:
             phi_end = np.pi * 0.80 * rng.uniform(0.96, 1.03)
         for side in (-1.0, 1.0):
+            # left and right ribs of a pair are not mirror images: a little slope and width of their own
+            side_slope = min(slope_post + rng.normal(0.0, 1.5), MAX_POSTERIOR_SLOPE_DEG)
+            ax_side = ax * rng.uniform(0.97, 1.03)
             head = vertebra.to_anatomy([[side * (d["w"] * 0.5 + 1.0), -d["d"] * 0.2, d["h"] * 0.35]])[0]
             tubercle = vertebra.to_anatomy([[side * (x_ped + d["tp"] * 0.9), y_ped_end + 5.0 - d["tp_back"] * 0.9, z_ped + 2.0]])[0]
             x_c = vertebra.centre[0]
             y_c = tubercle[1] - 8.0 + ay
-            phi_start = float(np.arcsin(min(0.95, (abs(tubercle[0] - x_c) + 12.0) / ax)))
+            phi_start = float(np.arcsin(min(0.95, (abs(tubercle[0] - x_c) + 12.0) / ax_side)))
             phis = np.linspace(phi_start, phi_end, 10)
-            x = x_c + side * ax * np.sin(phis)
+            x = x_c + side * ax_side * np.sin(phis)
             y = y_c - ay * np.cos(phis)
             # frontal-view descent: posterior part convex (level near the spine, curving down), then
             # a steady descent of the anterior part towards the midline
-            lateral_run = max(ax - abs(tubercle[0] - x_c), 1.0)
-            drop_post = np.tan(np.radians(max(slope_post, 0.0))) * lateral_run
+            lateral_run = max(ax_side - abs(tubercle[0] - x_c), 1.0)
+            drop_post = np.tan(np.radians(max(side_slope, 0.0))) * lateral_run
             q = np.clip((phis - phi_start) / (0.5 * np.pi - phi_start), 0.0, None)
             if index in floating:
                 # a long floating rib is not also a steep one: its tip stays above about L3
@@ -106,25 +109,25 @@ def rib_paths(thoracic: list[Vertebra], cage_half_width: float, cage_half_depth:
             z = tubercle[2] - drop_post * np.minimum(q, 1.0) ** bend
             forward = np.clip(phis - 0.5 * np.pi, 0.0, None)
             if forward.any():
-                inward_run = ax * (1.0 - np.sin(0.5 * np.pi + forward))
+                inward_run = ax_side * (1.0 - np.sin(0.5 * np.pi + forward))
                 # the turn round the side descends too: the posterior descent goes on, slowing
                 rate = drop_post * bend / max(0.5 * np.pi - phi_start, 0.3)  # mm per radian at the side
                 z = z - np.tan(np.radians(np.clip(slope_ant, 5.0, 60.0))) * inward_run - 0.25 * rate * forward
             ring_points = np.stack([x, y, z], axis=1)
             points = catmull_rom(np.vstack([head, tubercle, ring_points]), samples_per_segment=3)
             widest = float(np.interp(0.5 * np.pi, phis, z)) if phi_end > 0.5 * np.pi else float(z[-1])
-            paths.append(RibPath(index, side, points, widest, (float(x_c), float(y_c)), (ax, ay)))
+            paths.append(RibPath(index, side, points, widest, (float(x_c), float(y_c)), (ax_side, ay)))
     return paths
 
 
-def rib_structures(paths: list[RibPath], n_ribs: int, floating: set, size: float, hu: dict) -> list[Structure]:
+def rib_structures(paths: list[RibPath], n_ribs: int, floating: set, size: float, hu: dict, rng) -> list[Structure]:
     """One Structure per rib: a chain of flat tubes with a 1 mm cortex, thinner towards its end."""
     layers = [(CORTEX_MM, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
     anterior_layers = [(ANTERIOR_CORTEX_MM, hu["cortical"] * ANTERIOR_DENSITY), (None, hu["cancellous"] * 0.8)]
     structures = []
     for path in paths:
         f = (path.index - 1) / (n_ribs - 1)
-        half_height = float(np.interp(f, *HALF_HEIGHT_TABLE)) * size
+        half_height = float(np.interp(f, *HALF_HEIGHT_TABLE)) * size * rng.uniform(0.88, 1.12)
         half_thickness = HALF_THICKNESS_MM * size
         if path.index in floating:
             half_height *= 0.8

@@ -296,7 +296,7 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
     for vertebra in vertebrae:
         parts = vertebra_parts(vertebra, names[-1], variants, vertebra.name in spurs, rng)
         layers = [(BASE_CORTEX_MM * density, bone[0]), (None, bone[1] * rng.uniform(0.92, 1.08))]
-        spine.bone_structures.append(Structure(vertebra.name, parts, layers, label=vertebra.label, texture=0.25, texture_stretch=3.0))
+        spine.bone_structures.append(Structure(vertebra.name, parts, layers, label=vertebra.label, texture=0.2, texture_stretch=3.0))
 
     spine.bone_structures.extend(sacrum_structures(sacrum_frames, coccyx_points, scale, bone, 0.6 * density))
 

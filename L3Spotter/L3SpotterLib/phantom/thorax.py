@@ -58,7 +58,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
 
     floating = {n_ribs - 1, n_ribs}
     paths = rib_paths(thoracic, half_width, half_depth, params["shape"], floating, size, rng)
-    structures = rib_structures(paths, n_ribs, floating, size, hu)
+    structures = rib_structures(paths, n_ribs, floating, size, hu, rng)
     rib_ends = {(p.index, p.side): p.points[-1] for p in paths}
     bone_layers = [(1.0, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
     rings = []

@@ -5,7 +5,7 @@ a thin shell and brighter endplates; the pedicles, seen end-on, are bright rings
 laminae and articular processes make a butterfly between them; the spinous process is a bright
 teardrop in the midline; the transverse processes are flat bars that taper outwards. So every part
 gets its own cortex thickness (``Primitive.thick`` multiplies the vertebra's base cortex of
-``BASE_CORTEX_MM``): a 0.8 mm shell on the body, 0.9-1.6 mm on the endplates and posterior elements.
+``BASE_CORTEX_MM``): a 0.6 mm shell on the body, 0.9-1.6 mm on the endplates and posterior elements.
 
 Local frame of a vertebra (see spine.py): origin at the body centre, z along the spine, y anterior.
 """
@@ -18,9 +18,9 @@ from .primitives import Capsule, Ellipsoid, FlatTube, RoundedBox, SuperEllipticC
 
 BASE_CORTEX_MM = 0.6
 # Cortex of each part, as a multiple of the base.
-BODY_SHELL_FACTOR = 1.4
+BODY_SHELL_FACTOR = 1.0
 ENDPLATE_FACTOR = 2.6
-PEDICLE_FACTOR = 2.1
+PEDICLE_FACTOR = 2.6
 POSTERIOR_FACTOR = 1.7
 TRANSVERSE_FACTOR = 1.6
 SPINOUS_FACTOR = 1.5
@@ -77,9 +77,12 @@ def vertebra_parts(v, last_lumbar: str, variants: dict, spurs: bool, rng) -> lis
         # the front (a bright ring)
         ped_centre = [s * x_ped, y_wall - d["cd"] * 0.5 + 1.0, z_ped]
         parts.append(Ellipsoid(F @ frame_matrix(ped_centre, [0, 0, 1]), (d["pw"] * 0.5, d["cd"] * 0.5 + 3.0, d["ph"] * 0.5)).thick(PEDICLE_FACTOR))
-        # lamina: a plate from the pedicle end to the midline roof of the canal
-        roof = np.array([0.0, y_ped_end - d["cd"] * 0.45, z_ped - h * 0.05])
-        start = np.array([s * x_ped, y_ped_end, z_ped])
+        # lamina: a plate from the pedicle end to the midline roof of the canal. Lumbar laminae hang
+        # low, leaving the interlaminar window (dark in a frontal MIP) above them, between the
+        # pedicles, at the level of the disc and the top of the body.
+        lamina_drop = h * (0.22 if v.region == "L" else 0.05)
+        roof = np.array([0.0, y_ped_end - d["cd"] * 0.45, z_ped - lamina_drop])
+        start = np.array([s * x_ped, y_ped_end, z_ped - lamina_drop])
         mid = 0.5 * (roof + start)
         along = roof - start
         half_len = 0.5 * np.linalg.norm(along) + 1.5
@@ -91,7 +94,7 @@ def vertebra_parts(v, last_lumbar: str, variants: dict, spurs: bool, rng) -> lis
         parts.append(capsule(facet, facet + [-s * 1.0, -3.0, -h * 0.5 - 2.0], facet_r, facet_r * 0.8).thick(POSTERIOR_FACTOR))
         parts.extend(_transverse_process(v, s, x_ped, y_ped_end, z_ped, last_lumbar, variants, capsule, flat_tube))
     # ---- spinous process
-    roof = np.array([0.0, y_ped_end - d["cd"] * 0.45, z_ped - h * 0.05])
+    roof = np.array([0.0, y_ped_end - d["cd"] * 0.45, z_ped - h * (0.22 if v.region == "L" else 0.05)])
     angle = np.radians(d["sp_angle"])
     tip = roof + d["sp"] * np.array([0.0, -np.cos(angle), -np.sin(angle)])
     if v.region == "L":
