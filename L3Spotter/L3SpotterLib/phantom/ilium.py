@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .canvas import Structure
-from .primitives import Capsule, Ellipsoid, catmull_rom, thin_surface, transform_points, tube_along, unit
+from .primitives import Capsule, Ellipsoid, FlatTube, catmull_rom, thin_surface, transform_points, tube_along, unit
 
 # Half-thickness of the wing's plate in the middle of the fossa (mm): a sheet of 1.6 mm; it thickens
 # towards the crest, the acetabulum and the sacroiliac joint.
@@ -103,7 +103,11 @@ def ilium_structure(side: float, hip: np.ndarray, head_radius: float, crest_top_
         Capsule(si_bottom + np.array([side * 8.0, 6.0, 0.0]), acetabular_roof + np.array([-side * 4.0, -6.0, 0.0]), 9.0 * size, 12.0 * size),
         Capsule(asis, aiis, 3.5 * size, 5.0 * size),
     ]
-    parts = wing + rim + [p.thick(RIM_SHELL_FACTOR) for p in thick]
+    # the auricular surface: dense subchondral bone along the sacroiliac joint, nearly parallel to a
+    # frontal ray, so a frontal MIP shows it as a bright band at the wing's medial edge
+    joint_offset = np.array([side * 4.0, 0.0, 0.0])
+    auricular = FlatTube(si_top + joint_offset, si_bottom + joint_offset, 12.0 * size, 10.0 * size, 1.6, np.array([0.0, 1.0, 0.0])).thick(4.0)
+    parts = wing + rim + [p.thick(RIM_SHELL_FACTOR) for p in thick] + [auricular]
     layers = [(ILIUM_CORTEX_MM, hu["cortical"]), (None, hu["cancellous"] * 0.8)]
     up_the_wing = unit(crest_controls[2] - acetabular_roof)
     structure = Structure("ilium", parts, layers, texture=0.35, texture_stretch=3.0, texture_axis=tuple(up_the_wing))
