@@ -4,9 +4,9 @@ What a frontal MIP shows of a real ilium is a fan (an "ear") whose thin middle, 
 barely denser than muscle, framed by a bright rim: the crest curving up and out from the sacroiliac
 joint to its top near the L4-L5 disc and down to the anterior superior spine, the dense bone by the
 sacroiliac joint, and the arcuate line running down to the pubis. The wing is therefore a curved thin
-plate (triangles between the crest and the wing's base, thinnest in the fossa, with a thicker cortex towards the acetabulum and the sacroiliac joint) plus tubes and blobs
-for the thick parts, all painted as one union with a thin cortex whose thickness grows on the thick
-parts (``shell_factor``).
+plate (triangles between the crest and the wing's base, thinnest in the fossa, with a thicker cortex
+towards the acetabulum and the sacroiliac joint) plus tubes and blobs for the thick parts, all
+painted as one union with a thin cortex whose thickness grows on the thick parts (``shell_factor``).
 
 Landmarks are placed in the anatomy frame (mm, +x right, +y anterior, +z superior) from the hip
 centre, the crest's top and half-width and the sacrum; ``side`` is +1 for the right, -1 for the left.
