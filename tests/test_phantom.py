@@ -256,3 +256,41 @@ def test_any_seed_and_count_gives_ordered_counted_labels(seed, lumbar_count, rib
 def test_oversized_volume_is_refused():
     with pytest.raises(ValueError):
         generate_phantom(1, 0.3, fov="whole_body")
+
+
+def _skeleton(seed: int, **overrides):
+    """Spine, thorax and pelvis of a seed, built without painting (fast)."""
+    from L3SpotterLib.phantom.intensities import draw_tissue_hu
+    from L3SpotterLib.phantom.pelvis import build_pelvis
+    from L3SpotterLib.phantom.sampling import draw_parameters
+    from L3SpotterLib.phantom.spine import build_spine
+    from L3SpotterLib.phantom.thorax import build_thorax
+
+    params, streams = draw_parameters(seed, 4.0, overrides)
+    hu = draw_tissue_hu(streams["intensities"], "none", 0.0, False)
+    spine = build_spine(params, hu, streams["build"])
+    thorax = build_thorax(params, spine, hu, streams["build"])
+    pelvis = build_pelvis(params, spine, hu, streams["build"])
+    return params, spine, thorax, pelvis
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_counting_landmarks_lie_at_their_real_levels(seed):
+    """What a reader counts by: the iliac crest tops out between the L4 body and the L5 body, the
+    femoral heads lie 8-17 cm below it, and the last rib ends between T12 and L4."""
+    _, spine, thorax, pelvis = _skeleton(seed, lumbar_count=5, rib_pairs=12)
+    l3, l4, l5 = (spine.by_name(n) for n in ("L3", "L4", "L5"))
+    assert l5.centre[2] - 0.5 * l5.dims["h"] < pelvis.crest_top_z_mm < l3.centre[2] - 0.5 * l3.dims["h"]
+    hip_z = np.mean([h[2] for h in pelvis.hip_centres.values()])
+    assert 80.0 < pelvis.crest_top_z_mm - hip_z < 170.0
+    t12 = spine.by_name("T12")
+    assert l4.centre[2] < thorax.lowest_rib_tip_z_mm < t12.centre[2]
+
+
+def test_shape_draws_vary_between_patients_and_do_not_move_other_draws():
+    shapes = [_skeleton(seed)[0]["shape"] for seed in range(12)]
+    for key in ("crest_half_width_mm", "rib_slope_offset_deg", "body_width_factor", "last_rib_reach"):
+        values = [s[key] for s in shapes]
+        assert max(values) > min(values), key
+    # an override in another group leaves the shape of a seed unchanged
+    assert _skeleton(3)[0]["shape"] == _skeleton(3, lumbar_count=6, habitus="obese")[0]["shape"]

@@ -30,6 +30,11 @@ Public API
 ``add_phantom_arguments(parser)`` / ``run_phantom_command(args) -> int``
     The ``l3spotter phantom --out DIR --count N --seed S [--voxel-mm MM]`` command.
 
+Bones are shaped for what a maximum intensity projection shows (thin cortex and faint cancellous
+bone, bright rims, endplates and pedicles; ``ilium.py``, ``sacrum.py``, ``vertebra.py``, ``ribs.py``,
+``scapula.py``) and their shapes are drawn per seed (``shape`` in ``sampling.py``); see
+docs/phantom_realism.md.
+
 Labels follow the project's convention: L3 is the third lumbar vertebra counted from the top. A 13th
 rib-bearing vertebra is T13 (28); with 11 rib pairs there is no T12; a 6th lumbar is L6 (25).
 """

@@ -50,8 +50,11 @@ class Structure:
     # Relative amplitude of trabecular texture (0 = uniform tissue): bone is not a uniform solid, and
     # a MIP picks out its densest spots.
     texture: float = 0.0
-    # Grain elongation along the patient's z: vertebral trabeculae run head to foot.
-    texture_stretch_z: float = 1.0
+    # Grain elongation along ``texture_axis`` (anatomy frame; default the patient's z): trabeculae run
+    # along the lines of load (head to foot in vertebrae, fanning up from the hip in the ilium), so a
+    # MIP shows streaks rather than speckles.
+    texture_stretch: float = 1.0
+    texture_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
     meta: dict = field(default_factory=dict)
 
 
@@ -93,10 +96,13 @@ class Canvas:
         tile = tile + 0.3 * tile**3  # sparse dense spots, like sclerotic trabeculae
         self.texture_tile = ((tile - tile.mean()) / tile.std()).astype(np.float32)
 
-    def _texture(self, slab: Box, in_scanner_frame: bool, stretch_z: float = 1.0):
+    def _texture(self, slab: Box, in_scanner_frame: bool, stretch: float = 1.0, axis=(0.0, 0.0, 1.0)):
         x, y, z = self.frame_coordinates(slab, in_scanner_frame)
-        if stretch_z != 1.0:
-            z = z * np.float32(1.0 / stretch_z)
+        if stretch != 1.0:
+            # shrink the coordinate along the axis: the grain grows ``stretch`` times longer along it
+            ax, ay, az = (np.float32(v) for v in np.asarray(axis, dtype=float) / np.linalg.norm(axis))
+            along = (x * ax + y * ay + z * az) * np.float32(1.0 / stretch - 1.0)
+            x, y, z = x + along * ax, y + along * ay, z + along * az
         tile = self.texture_tile
         return tile[
             np.floor(x).astype(np.int32) % _TILE,
@@ -239,7 +245,7 @@ class Canvas:
             mixed = region * (1.0 - outer)
             texture = None
             if structure.texture and self.texture_tile is not None:
-                texture = np.float32(structure.texture) * self._texture(slab, structure.in_scanner_frame, structure.texture_stretch_z)
+                texture = np.float32(structure.texture) * self._texture(slab, structure.in_scanner_frame, structure.texture_stretch, structure.texture_axis)
             depth_mm = 0.0
             for n, (thickness_mm, hu) in enumerate(structure.layers):
                 value = np.float32(hu)

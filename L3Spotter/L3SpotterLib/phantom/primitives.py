@@ -85,7 +85,10 @@ class Ellipsoid(Primitive):
         # First-order distance (r - 1) / |grad r|: accurate near the surface even for flat shapes.
         gx, gy, gz = u / a, v / b, w / c
         grad = np.sqrt(gx * gx + gy * gy + gz * gz)
-        return (r - 1.0) * r / np.maximum(grad, _EPS)
+        # r / |grad r| lies between the smallest and largest semi-axis; the clip keeps the centre at
+        # depth min(radii) instead of 0.
+        scale = np.clip(r / np.maximum(grad, _EPS), min(a, b, c), max(a, b, c))
+        return (r - 1.0) * scale
 
 
 class SuperEllipticCylinder(Primitive):
@@ -266,3 +269,67 @@ def catmull_rom(control_points, samples_per_segment=6) -> np.ndarray:
         )
     pieces.append(p[-1][None, :])
     return np.vstack(pieces)
+
+
+class FlatTube(Primitive):
+    """A tube segment with an elliptical cross-section (a rib): semi-axes ``height_mm`` along ``up``
+    and ``thickness_mm`` across it, tapering from ``p0`` to ``p1``; ellipsoidal end caps.
+
+    ``up`` (parent coordinates) is projected perpendicular to the segment. Ribs are flat: about
+    10-12 mm tall and 5-6 mm thick, so a frontal MIP shows their narrow edges where they turn.
+    """
+
+    def __init__(self, p0, p1, height0_mm, height1_mm, thickness_mm, up):
+        self.p0 = np.asarray(p0, dtype=float)
+        axis = np.asarray(p1, dtype=float) - self.p0
+        self.length = max(float(np.linalg.norm(axis)), _EPS)
+        self.along = axis / self.length
+        across = np.cross(self.along, np.asarray(up, dtype=float))
+        if np.linalg.norm(across) < 1e-3:
+            across = np.cross(self.along, (1.0, 0.0, 0.0) if abs(self.along[0]) < 0.9 else (0.0, 1.0, 0.0))
+        self.across = unit(across)
+        self.up = np.cross(self.across, self.along)
+        self.h0, self.h1 = float(height0_mm), float(height1_mm)
+        self.b = float(thickness_mm)
+        self.to_local = np.eye(4)
+        corners = [self.p0 + s * self.length * self.along + u * max(self.h0, self.h1) * self.up + a * self.b * self.across
+                   for s in (0.0, 1.0) for u in (-1.0, 1.0) for a in (-1.0, 1.0)]
+        reach = self.b * self.along
+        corners = np.array(corners + [c - reach for c in corners[:4]] + [c + reach for c in corners[4:]])
+        self.bounds_local = (corners.min(axis=0), corners.max(axis=0))
+
+    def sdf(self, x, y, z):
+        dx, dy, dz = x - self.p0[0], y - self.p0[1], z - self.p0[2]
+        ax, ay, az = (float(v) for v in self.along)
+        ux, uy, uz = (float(v) for v in self.up)
+        cx, cy, cz = (float(v) for v in self.across)
+        s = dx * ax + dy * ay + dz * az
+        t = np.clip(s * np.float32(1.0 / self.length), 0.0, 1.0)
+        e_along = s - t * np.float32(self.length)  # non-zero only beyond the ends: the caps
+        e_up = dx * ux + dy * uy + dz * uz
+        e_across = dx * cx + dy * cy + dz * cz
+        height = np.float32(self.h0) + t * np.float32(self.h1 - self.h0)
+        b = np.float32(self.b)
+        u, v, w = e_up / height, e_across / b, e_along / b
+        r = np.sqrt(u * u + v * v + w * w)
+        grad = np.sqrt((u / height) ** 2 + (v / b) ** 2 + (w / b) ** 2)
+        # r / |grad r| lies between the smallest and largest semi-axis; the clip keeps the axis itself
+        # (r = 0) at depth min(height, b) instead of 0.
+        scale = np.clip(r / np.maximum(grad, _EPS), np.minimum(height, b), np.maximum(height, b))
+        return (r - 1.0) * scale
+
+
+def thin_surface(grid_points, half_thickness_mm) -> list[Plate]:
+    """A curved thin plate: the quads of a grid of surface points (n x m x 3) as pairs of triangles.
+
+    ``half_thickness_mm`` is one value or one per quad ((n - 1) x (m - 1)).
+    """
+    grid = np.asarray(grid_points, dtype=float)
+    half = np.broadcast_to(np.asarray(half_thickness_mm, dtype=float), (grid.shape[0] - 1, grid.shape[1] - 1))
+    plates = []
+    for a in range(grid.shape[0] - 1):
+        for b in range(grid.shape[1] - 1):
+            p00, p01, p10, p11 = grid[a, b], grid[a, b + 1], grid[a + 1, b], grid[a + 1, b + 1]
+            plates.append(Plate([p00, p10, p11], half[a, b]))
+            plates.append(Plate([p00, p11, p01], half[a, b]))
+    return plates

@@ -43,6 +43,33 @@ hu_cap                     none 30 %, 3071 60 %, 1023 10 %
 padding_value              none 60 %, -2048 20 %, -3024 20 % (outside the scan circle)
 intensity_randomization    0 unless overridden (0..1, see intensities.py)
 =========================  ===================================================================
+
+Bone shapes vary between patients as much as their sizes; the model must not learn one pelvis or one
+rib cage. Shape draws (group "shape"; lengths in mm are multiplied by size_scale where built):
+
+=========================  ===================================================================
+crest_half_width_mm        iliac crest half-width (outer): normal(143 women, 138 men; sd 9), 115-170
+crest_height_mm            crest top above the L4-L5 disc: normal(4, 9), clipped -18..+26
+                           (real crests top out between the L4 body and the L5 body)
+hip_drop_factor            S1-to-hip distance (100 mm mean) x normal(1, 0.05), 0.88-1.12
+hip_half_spacing_mm        women normal(90, 5), men normal(85, 5)
+wing_flare                 how far the wings turn out: normal(1, 0.07), 0.85-1.15
+asis_drop_mm               ASIS below the crest top: uniform(38, 56)
+fossa_depth_mm             hollow of the iliac fossa: uniform(5, 16)
+rib_slope_offset_deg       added to every rib's frontal-view slope (10-38 deg by level):
+                           normal(0, 5), clipped +-12; each rib adds normal(0, 2.5-3)
+rib_bend                   how late the posterior rib curves down (power of the descent):
+                           uniform(1.2, 2.0)
+last_rib_reach             angle round the cage reached by the last rib, in half-turns:
+                           uniform(0.2, 0.5) (3 to 15 cm long)
+second_last_rib_reach      the same for the other floating rib: uniform(0.42, 0.7)
+body_width_factor          vertebral body width and depth: normal(1, 0.06), 0.85-1.18
+body_height_factor         thoracic and lumbar body heights: normal(1, 0.05), 0.88-1.12
+disc_height_factor         thoracic and lumbar disc heights: normal(1, 0.12), 0.7-1.3
+tp_length_factor           lumbar transverse processes: normal(1, 0.12), 0.75-1.3 (L3 stays longest)
+l4_tp_rise_deg             upward tilt of L4's transverse processes: uniform(0, 15)
+l5_tp_rise_deg             upward tilt of L5's: uniform(8, 30)
+=========================  ===================================================================
 """
 
 from __future__ import annotations
@@ -95,7 +122,8 @@ def _choice(rng, options, probabilities):
 class _Streams:
     """One independent random stream per parameter group."""
 
-    GROUPS = ("patient", "spine", "variants", "anatomy", "fov", "acquisition", "intensities", "build")
+    # New groups go at the end: a SeedSequence's n-th child does not depend on how many are spawned.
+    GROUPS = ("patient", "spine", "variants", "anatomy", "fov", "acquisition", "intensities", "build", "shape")
 
     def __init__(self, seed: int):
         children = np.random.SeedSequence(int(seed)).spawn(len(self.GROUPS))
@@ -124,6 +152,7 @@ def draw_parameters(seed: int, voxel_mm: float | None, overrides: dict) -> tuple
     params["variants"] = _draw_variants(streams["variants"], o, params["patient"])
     params["anatomy"] = _draw_anatomy(streams["anatomy"], o, params["patient"])
     params["fov"] = _draw_fov(streams["fov"], o)
+    params["shape"] = _draw_shape(streams["shape"], params["patient"])
     params["acquisition"] = _draw_acquisition(streams["acquisition"], o, voxel_mm, params)
     params["intensity_randomization"] = float(o.get("intensity_randomization", 0.0))
     if not 0.0 <= params["intensity_randomization"] <= 1.0:
@@ -257,6 +286,29 @@ def _draw_fov(rng, o) -> dict:
         # l3_outside: a chest scan ending above L3 or a pelvis scan starting below it.
         "outside_side": "above" if rng.random() < 0.6 else "below",
         "outside_gap_mm": round(float(rng.uniform(5, 120)), 1),
+    }
+
+
+def _draw_shape(rng, patient) -> dict:
+    female = patient["sex"] == "female"
+    return {
+        "crest_half_width_mm": round(float(np.clip(rng.normal(143.0 if female else 138.0, 9.0), 115.0, 170.0)), 1),
+        "crest_height_mm": round(float(np.clip(rng.normal(4.0, 9.0), -18.0, 26.0)), 1),
+        "hip_drop_factor": round(float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12)), 3),
+        "hip_half_spacing_mm": round(float(rng.normal(90.0 if female else 85.0, 5.0)), 1),
+        "wing_flare": round(float(np.clip(rng.normal(1.0, 0.07), 0.85, 1.15)), 3),
+        "asis_drop_mm": round(float(rng.uniform(38.0, 56.0)), 1),
+        "fossa_depth_mm": round(float(rng.uniform(5.0, 16.0)), 1),
+        "rib_slope_offset_deg": round(float(np.clip(rng.normal(0.0, 5.0), -12.0, 12.0)), 2),
+        "rib_bend": round(float(rng.uniform(1.2, 2.0)), 3),
+        "last_rib_reach": round(float(rng.uniform(0.2, 0.5)), 3),
+        "second_last_rib_reach": round(float(rng.uniform(0.42, 0.7)), 3),
+        "body_width_factor": round(float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.18)), 3),
+        "body_height_factor": round(float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12)), 3),
+        "disc_height_factor": round(float(np.clip(rng.normal(1.0, 0.12), 0.7, 1.3)), 3),
+        "tp_length_factor": round(float(np.clip(rng.normal(1.0, 0.12), 0.75, 1.3)), 3),
+        "l4_tp_rise_deg": round(float(rng.uniform(0.0, 15.0)), 1),
+        "l5_tp_rise_deg": round(float(rng.uniform(8.0, 30.0)), 1),
     }
 
 

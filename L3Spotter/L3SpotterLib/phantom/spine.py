@@ -20,6 +20,8 @@ import numpy as np
 
 from ..vertebra_labels import VERSE_IDS
 from .canvas import Structure
+from .sacrum import SACRAL_SEGMENTS_MM, sacrum_structures
+from .vertebra import BASE_CORTEX_MM, vertebra_parts
 from .primitives import (
     Capsule,
     Ellipsoid,
@@ -40,14 +42,12 @@ _ANCHORS = {
     "T1": dict(h=16, w=26, d=17, disc=4, cw=18, cd=11, pw=7, ph=9, tp=20, tp_r=4.5, tp_back=8, sp=38, sp_angle=30, sp_h=7, lam_t=4.5, lam_h=12),
     "T6": dict(h=20, w=30, d=26, disc=4.5, cw=16, cd=12, pw=6, ph=11, tp=20, tp_r=4.5, tp_back=12, sp=40, sp_angle=55, sp_h=6, lam_t=4.5, lam_h=15),
     "T12": dict(h=24, w=40, d=31, disc=7, cw=20, cd=14, pw=8, ph=14, tp=10, tp_r=4, tp_back=6, sp=30, sp_angle=25, sp_h=11, lam_t=5, lam_h=17),
-    "L1": dict(h=26, w=42, d=32, disc=9, cw=22, cd=14, pw=8, ph=14, tp=20, tp_r=4, tp_back=3, sp=28, sp_angle=8, sp_h=16, lam_t=5, lam_h=17),
-    "L3": dict(h=28, w=47, d=34, disc=11, cw=23, cd=14, pw=9, ph=14, tp=31, tp_r=4, tp_back=2, sp=28, sp_angle=3, sp_h=18, lam_t=5, lam_h=17),
-    "L5": dict(h=28, w=52, d=34, disc=11, cw=25, cd=13, pw=13, ph=13, tp=24, tp_r=5.5, tp_back=0, sp=22, sp_angle=0, sp_h=14, lam_t=5.5, lam_h=15),
+    "L1": dict(h=25.5, w=42, d=32, disc=8.5, cw=22, cd=14, pw=8, ph=14, tp=20, tp_r=4, tp_back=3, sp=28, sp_angle=8, sp_h=16, lam_t=5, lam_h=17),
+    "L3": dict(h=27, w=47, d=34, disc=10, cw=23, cd=14, pw=9, ph=14, tp=31, tp_r=4, tp_back=2, sp=28, sp_angle=3, sp_h=18, lam_t=5, lam_h=17),
+    "L5": dict(h=27, w=52, d=34, disc=10, cw=25, cd=13, pw=13, ph=13, tp=24, tp_r=5.5, tp_back=0, sp=22, sp_angle=0, sp_h=14, lam_t=5.5, lam_h=15),
 }
 # Lumbar transverse-process lengths (mm) by count: L3 is always the longest.
 _LUMBAR_TP_MM = {4: (21, 27, 31, 25), 5: (20, 26, 31, 27, 24), 6: (20, 25, 31, 28, 25, 23)}
-# Sacral segments S1..S5: height, body width, body depth, half-width including the alae (mm).
-_SACRAL_SEGMENTS = ((28, 46, 30, 54), (24, 40, 24, 48), (20, 32, 18, 38), (16, 24, 14, 25), (12, 18, 10, 12))
 _SACRAL_CURVE_DEG = 55.0  # change of direction from S1 to the sacral tip
 
 
@@ -134,6 +134,20 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
             jitter = rng.normal(1.0, 0.03, size=len(dims))
             dims = {k: v * scale * j if k not in ("sp_angle", "tp_back") else v for (k, v), j in zip(dims.items(), jitter)}
             dims_by_name[f"{region}{index + 1}"] = dims
+    # ---- patient-level shape: body proportions, disc heights, transverse processes (sampling.py)
+    shape = params["shape"]
+    for name, dims in dims_by_name.items():
+        dims["w"] *= shape["body_width_factor"]
+        dims["d"] *= shape["body_width_factor"]
+        if name[0] in "TL":
+            dims["h"] *= shape["body_height_factor"]
+            dims["disc"] *= shape["disc_height_factor"]
+        if name[0] == "L":
+            dims["tp"] *= shape["tp_length_factor"]
+            dims["tp_rise_deg"] = float(rng.normal(0.0, 4.0))
+    # the last two lumbar transverse processes point up and out (L5's the most)
+    dims_by_name[names[-1]]["tp_rise_deg"] = shape["l5_tp_rise_deg"]
+    dims_by_name[names[-2]]["tp_rise_deg"] = shape["l4_tp_rise_deg"]
     if n_lumbar >= 3:  # keep L3's transverse processes the longest of the lumbar ones
         others = [dims_by_name[f"L{i}"]["tp"] for i in range(1, n_lumbar + 1) if i != 3]
         dims_by_name["L3"]["tp"] = max(dims_by_name["L3"]["tp"], 1.06 * max(others))
@@ -196,8 +210,8 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
     sacral_centres, sacral_dirs = [], []
     position = np.zeros(3)
     down_angle = theta_s1  # direction going down = -(sin, cos) of this angle
-    total_len = sum(s[0] for s in _SACRAL_SEGMENTS)
-    for height, *_ in _SACRAL_SEGMENTS:
+    total_len = sum(s[0] for s in SACRAL_SEGMENTS_MM)
+    for height, *_ in SACRAL_SEGMENTS_MM:
         height *= scale
         step_angle = _SACRAL_CURVE_DEG * height / (total_len * scale)
         mid_angle = down_angle - 0.5 * step_angle
@@ -250,7 +264,7 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
     # ---- structures
     by_name = {v.name: v for v in vertebrae}
     bone = hu["cortical"], hu["cancellous"]
-    cortex_mm = 0.7 if variants["low_bone_density"] else 1.0
+    density = 0.7 if variants["low_bone_density"] else 1.0  # osteoporosis thins the cortex
     for name, centre, disc_dir, height in disc_records:
         if height < 0.5 or name == "C1":
             continue
@@ -280,22 +294,11 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
         if index + 1 < len(names):
             spurs.add(names[index + 1])
     for vertebra in vertebrae:
-        parts = _vertebra_parts(vertebra, names, variants, vertebra.name in spurs, rng)
-        # Posterior elements are mostly compact bone; the body has a thin shell with denser endplates.
-        for n, part in enumerate(parts):
-            part.thick(1.3 if (n == 0 and vertebra.name != "C1") else 2.3)
-        spine.bone_structures.append(
-            Structure(vertebra.name, parts, [(cortex_mm, bone[0]), (None, bone[1] * rng.uniform(0.92, 1.08))], label=vertebra.label, texture=0.3, texture_stretch_z=3.0)
-        )
+        parts = vertebra_parts(vertebra, names[-1], variants, vertebra.name in spurs, rng)
+        layers = [(BASE_CORTEX_MM * density, bone[0]), (None, bone[1] * rng.uniform(0.92, 1.08))]
+        spine.bone_structures.append(Structure(vertebra.name, parts, layers, label=vertebra.label, texture=0.2, texture_stretch=3.0))
 
-    spine.bone_structures.append(
-        Structure("sacrum", _sacrum_parts(sacrum_frames, scale), [(cortex_mm * 2.0, bone[0]), (None, bone[1])], label=VERSE_IDS["sacrum"], texture=0.4)
-    )
-    coccyx_parts = [
-        Ellipsoid.at(0.5 * (coccyx_points[n] + coccyx_points[n + 1]), (9.0 - 1.5 * n, 6.0 - n, 5.0), coccyx_points[n] - coccyx_points[n + 1])
-        for n in range(len(coccyx_points) - 1)
-    ]
-    spine.bone_structures.append(Structure("coccyx", coccyx_parts, [(1.0, bone[0]), (None, bone[1])], label=VERSE_IDS["coccyx"], texture=0.3))
+    spine.bone_structures.extend(sacrum_structures(sacrum_frames, coccyx_points, scale, bone, 0.6 * density))
 
     if variants["spinal_screws"]:
         spine.metal_structures.extend(_spinal_screws(vertebrae, n_lumbar, rng, hu["metal"], spine))
@@ -317,105 +320,6 @@ def build_spine(params: dict, hu: dict, rng: np.random.Generator) -> Spine:
 def _rotation_x(angle_rad: float) -> np.ndarray:
     c, s = np.cos(angle_rad), np.sin(angle_rad)
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
-
-
-def _vertebra_parts(v: Vertebra, names: list[str], variants: dict, spurs: bool, rng) -> list:
-    """The primitives of one vertebra, in anatomy coordinates."""
-    d = v.dims
-    F = v.frame
-    h, w, depth = d["h"], d["w"], d["d"]
-    parts = []
-    if v.name != "C1":
-        parts.append(
-            SuperEllipticCylinder(F, w * 0.5, depth * 0.5, depth * 0.42, h * 0.5, exponent=2.6 if v.region == "L" else 2.3, waist=0.06)
-        )
-    # posterior wall of the body sits at y = -0.42 depth (flattened back)
-    y_wall = -depth * 0.42
-    x_ped = d["cw"] * 0.5 + d["pw"] * 0.5
-    y_ped_end = y_wall - d["cd"]
-    z_ped = h * 0.15 if v.region != "C" else 0.0
-
-    def capsule(p0, p1, r0, r1=None):
-        a, b = v.to_anatomy([p0, p1])
-        return Capsule(a, b, r0, r1)
-
-    def box(centre, x_axis_local, z_axis_local, half):
-        centre_a = v.to_anatomy([centre])[0]
-        x_a = F[:3, :3] @ unit(x_axis_local)
-        z_a = F[:3, :3] @ unit(z_axis_local)
-        y_a = np.cross(z_a, x_a)
-        return RoundedBox(frame_matrix(centre_a, z_a, y_a), half, rounding_mm=1.0)
-
-    if v.name == "C1":
-        # Atlas: a ring of anterior arch, lateral masses and posterior arch round the dens.
-        parts.append(capsule([-9.0, depth * 0.45, 0.0], [9.0, depth * 0.45, 0.0], 4.0))
-        for s in (-1.0, 1.0):
-            parts.append(Ellipsoid(F @ frame_matrix([s * 17.0, 2.0, 0.0], [0, 0, 1]), (7.0, 9.0, 7.0)))
-            parts.append(capsule([s * 17.0, -4.0, 0.0], [s * 5.0, -28.0, 0.0], 3.5, 3.0))
-            parts.append(capsule([s * 20.0, 0.0, 0.0], [s * 37.0, -2.0, 0.0], 4.5, 3.5))
-        parts.append(capsule([-5.0, -28.0, 0.0], [5.0, -28.0, 0.0], 3.5))
-        return parts
-    if v.name == "C2":
-        parts.append(capsule([0.0, 0.0, h * 0.4], [0.0, 0.0, h * 0.5 + 14.0], 5.5, 4.5))  # dens
-
-    for s in (-1.0, 1.0):
-        # pedicle: an elongated ellipsoid from the body's back to the lamina
-        ped_centre = [s * x_ped, y_wall - d["cd"] * 0.5 + 1.0, z_ped]
-        parts.append(Ellipsoid(F @ frame_matrix(ped_centre, [0, 0, 1]), (d["pw"] * 0.5, d["cd"] * 0.5 + 3.0, d["ph"] * 0.5)))
-        # lamina: a plate from the pedicle end to the midline roof of the canal
-        roof = np.array([0.0, y_ped_end - d["cd"] * 0.45, z_ped - h * 0.05])
-        start = np.array([s * x_ped, y_ped_end, z_ped])
-        mid = 0.5 * (roof + start)
-        along = roof - start
-        half_len = 0.5 * np.linalg.norm(along) + 1.5
-        parts.append(box(mid, along, [0, 0, 1], (half_len, d["lam_t"] * 0.5, d["lam_h"] * 0.5)))
-        # articular processes: up and down from the pedicle-lamina junction
-        facet_r = 3.0 if v.region == "C" else (3.5 if v.region == "T" else 4.5)
-        facet = np.array([s * x_ped * 1.05, y_ped_end - 2.0, z_ped])
-        parts.append(capsule(facet, facet + [0.0, -1.0, h * 0.5 + 3.0], facet_r))
-        parts.append(capsule(facet, facet + [0.0, -3.0, -h * 0.5 - 2.0], facet_r))
-        # transverse process
-        tp_root = np.array([s * x_ped, y_ped_end + (2.0 if v.region != "C" else 6.0), z_ped])
-        tp_tip = tp_root + [s * d["tp"], -d["tp_back"], -0.05 * d["tp"]]
-        tp_radius = d["tp_r"]
-        if variants["sacralized_l5"] and v.name == names[-1]:
-            tp_radius *= 2.2  # broad, butterfly-like processes resting on the sacral alae
-            parts.append(capsule(tp_tip, tp_tip + [0.0, 0.0, -h * 0.9], tp_radius * 0.9))
-        parts.append(capsule(tp_root, tp_tip, tp_radius * 1.2, tp_radius))
-    # spinous process
-    roof = np.array([0.0, y_ped_end - d["cd"] * 0.45, z_ped - h * 0.05])
-    angle = np.radians(d["sp_angle"])
-    tip = roof + d["sp"] * np.array([0.0, -np.cos(angle), -np.sin(angle)])
-    if v.region == "L":
-        mid = 0.5 * (roof + tip)
-        parts.append(box(mid, tip - roof, [0, 0, 1], (0.5 * d["sp"] + 1.0, 2.5, d["sp_h"] * 0.5)))
-    else:
-        parts.append(capsule(roof, tip, 3.5 if v.region == "T" else 3.0, 2.5))
-    if spurs and v.region != "C":
-        for s in (-1.0, 0.0, 1.0):
-            for z_sign in (-1.0, 1.0):
-                if rng.random() < 0.6:
-                    x = s * w * 0.42
-                    y = depth * (0.35 if s == 0.0 else 0.15)
-                    parts.append(Ellipsoid(F @ frame_matrix([x, y, z_sign * h * 0.5], [0, 0, 1]), (6.0, 5.0, rng.uniform(2.5, 5.0))))
-    return parts
-
-
-def _sacrum_parts(frames: list[np.ndarray], scale: float) -> list:
-    parts = []
-    for frame, (height, body_w, body_d, half_width) in zip(frames, _SACRAL_SEGMENTS):
-        height, body_w, body_d, half_width = (v * scale for v in (height, body_w, body_d, half_width))
-        parts.append(SuperEllipticCylinder(frame, body_w * 0.5, body_d * 0.5, body_d * 0.45, height * 0.5 + 0.5, exponent=2.4))
-        ala_half = 0.5 * (half_width - body_w * 0.45)
-        if ala_half > 2.0:
-            for s in (-1.0, 1.0):
-                centre = [s * (body_w * 0.45 + ala_half), -body_d * 0.25, 0.0]
-                parts.append(RoundedBox(frame @ frame_matrix(centre, [0, 0, 1]), (ala_half, body_d * 0.45, height * 0.5), 2.0))
-        # dorsal surface (laminae fused into a plate) behind the sacral canal, with the median crest
-        dorsal_y = -body_d * 0.5 - 9.0 * scale
-        parts.append(RoundedBox(frame @ frame_matrix([0.0, dorsal_y, 0.0], [0, 0, 1]), (max(half_width * 0.55, 6.0), 2.5, height * 0.5), 1.0))
-        parts.append(RoundedBox(frame @ frame_matrix([0.0, dorsal_y - 5.0, 0.0], [0, 0, 1]), (2.0, 4.0, height * 0.4), 1.0))
-    return parts
 
 
 def _spinal_screws(vertebrae, n_lumbar, rng, metal_hu, spine: Spine) -> list[Structure]:

@@ -1,10 +1,8 @@
-"""The bony thorax: ribs with costal cartilage, sternum, clavicles and scapulae.
+"""The bony thorax: ribs (``ribs.py``) with costal cartilage, sternum, clavicles and scapulae.
 
-Each rib starts at its own thoracic vertebra (head on the body, tubercle at the transverse process)
-and sweeps round an ellipse (the rib cage's cross-section at that level) while it descends towards
-the front. Ribs 1-7 reach the sternum through cartilage; the next ones join the cartilage above; the
-last two are short and floating. With 11 pairs the floating ribs are 10 and 11; with 13 pairs, 12 and
-13 (T13 carries the 13th rib). Coordinates are in the anatomy frame (see spine.py).
+Ribs 1-7 reach the sternum through cartilage; the next ones join the cartilage above; the last two are
+short and floating. With 11 pairs the floating ribs are 10 and 11; with 13 pairs, 12 and 13 (T13
+carries the 13th rib). Coordinates are in the anatomy frame (see spine.py).
 """
 
 from __future__ import annotations
@@ -14,12 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .canvas import Structure
-from .primitives import Capsule, Ellipsoid, Plate, RoundedBox, catmull_rom, frame_matrix, tube_along
+from .primitives import Capsule, Ellipsoid, RoundedBox, catmull_rom, frame_matrix, tube_along
+from .ribs import rib_paths, rib_structures
+from .scapula import scapula_structure
 from .spine import Spine
 
-# Rib-cage half-width and half-depth at each rib level, as fractions of the widest (12-rib table).
-_RING_WIDTH = (0.42, 0.58, 0.70, 0.80, 0.88, 0.94, 0.98, 1.0, 1.0, 0.98, 0.95, 0.92)
-_RING_DEPTH = (0.45, 0.60, 0.72, 0.82, 0.90, 0.95, 0.98, 1.0, 1.0, 0.97, 0.93, 0.88)
 
 
 @dataclass
@@ -60,47 +57,15 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
     assert len(thoracic) == n_ribs
 
     floating = {n_ribs - 1, n_ribs}
-    true_ribs = set(range(1, 8))
-    table_fraction = np.linspace(0.0, 1.0, len(_RING_WIDTH))
-    bone_layers = [(1.5, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
-    rings, rib_ends, structures = [], {}, []
-    drop_table = ([0.0, 0.09, 0.25, 0.7, 1.0], [35.0, 65.0, 100.0, 120.0, 95.0])
-    for index, vertebra in enumerate(thoracic, start=1):
-        f = (index - 1) / (n_ribs - 1)
-        ax = half_width * float(np.interp(f, table_fraction, _RING_WIDTH))
-        ay = half_depth * float(np.interp(f, table_fraction, _RING_DEPTH))
-        d = vertebra.dims
-        x_ped = d["cw"] * 0.5 + d["pw"] * 0.5
-        y_ped_end = -d["d"] * 0.42 - d["cd"]
-        z_ped = d["h"] * 0.15
-        drop = float(np.interp(f, *drop_table)) * size * rng.uniform(0.9, 1.1)
-        if index in floating:
-            phi_end = np.pi * (0.40 if index == n_ribs else 0.62) * rng.uniform(0.9, 1.1)
-        elif index in true_ribs:
-            phi_end = np.pi * (0.90 if index == 1 else 0.86)
-        else:
-            phi_end = np.pi * 0.80
-        for side in (-1.0, 1.0):
-            head = vertebra.to_anatomy([[side * (d["w"] * 0.5 + 1.0), -d["d"] * 0.2, d["h"] * 0.35]])[0]
-            tubercle = vertebra.to_anatomy(
-                [[side * (x_ped + d["tp"] * 0.9), y_ped_end + 5.0 - d["tp_back"] * 0.9, z_ped]]
-            )[0]
-            x_c = vertebra.centre[0]
-            y_post = tubercle[1] - 8.0
-            y_c = y_post + ay
-            phi_start = np.arcsin(min(0.95, (abs(tubercle[0] - x_c) + 12.0) / ax))
-            phis = np.linspace(phi_start, phi_end, 9)
-            progress = (phis - phi_start) / (np.pi - phi_start)
-            ring_points = np.stack(
-                [x_c + side * ax * np.sin(phis), y_c - ay * np.cos(phis), head[2] - drop * progress], axis=1
-            )
-            control = np.vstack([head, tubercle, ring_points])
-            path = catmull_rom(control, samples_per_segment=3 if index in floating else 4)
-            radius = 5.5 if index == 1 else (3.6 if index in floating else 4.3)
-            radii = np.linspace(radius, radius * 0.8, len(path))
-            structures.append(Structure(f"rib_{index}_{'right' if side > 0 else 'left'}", tube_along(path, radii), bone_layers, texture=0.3))
-            rib_ends[(index, side)] = path[-1]
-        rings.append(RibRing(float(vertebra.centre[2] + d["h"] * 0.35 - 0.5 * drop), float(vertebra.centre[0]), float(y_c), ax, ay))
+    paths = rib_paths(thoracic, half_width, half_depth, params["shape"], floating, size, rng)
+    structures = rib_structures(paths, n_ribs, floating, size, hu, rng)
+    rib_ends = {(p.index, p.side): p.points[-1] for p in paths}
+    bone_layers = [(1.0, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
+    rings = []
+    for index in range(1, n_ribs + 1):
+        right = next(p for p in paths if p.index == index and p.side > 0)
+        (x_c, y_c), (ax, ay) = right.ring_centre, right.ring_half_axes
+        rings.append(RibRing(right.lateral_z_mm, x_c, y_c, ax, ay))
 
     # ---- sternum along the front of the cage, from rib 1's end to rib 7's
     n_true = min(7, n_ribs - 2)
@@ -167,7 +132,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
     seventh = thoracic[min(6, n_ribs - 1)]
     ring1 = rings[0]
     shoulders = {}
-    bone_thick = [(1.5, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
+    bone_thick = [(1.2, hu["cortical"]), (None, hu["cancellous"] * 0.9)]
     for side in (-1.0, 1.0):
         medial = sternum_top + np.array([side * 22.0 * size, -4.0, 4.0])
         acromion = np.array([ring1.x_centre_mm + side * shoulder_x, ring1.y_centre_mm - 20.0, sternum_top[2] + 18.0])
@@ -190,17 +155,7 @@ def build_thorax(params: dict, spine: Spine, hu: dict, rng: np.random.Generator)
             humeral_offset = turn @ humeral_offset
         shoulders[side] = glenoid + humeral_offset
         neck = glenoid + np.array([-side * 14.0, -14.0, -8.0])
-        body_plate = Plate([superior_angle, neck, inferior_angle], 1.3)  # thin in its fossae
-        scapula_parts = [
-            body_plate,
-            Capsule(neck, inferior_angle, 5.5, 4.0),  # thick lateral border
-            Capsule(superior_angle, inferior_angle, 3.0, 3.0),  # medial border
-            Capsule(spine_root, acromion, 5.0, 4.5),  # spine
-            Ellipsoid.at(acromion, (14.0, 10.0, 5.0)),
-            Ellipsoid.at(glenoid, (8.0, 12.0, 18.0)),
-            Capsule(glenoid + np.array([-side * 4.0, 10.0, 14.0]), glenoid + np.array([-side * 14.0, 35.0, 12.0]), 5.0, 4.0),  # coracoid
-        ]
-        structures.append(Structure("scapula", scapula_parts, bone_thick, texture=0.35))
+        structures.append(scapula_structure(side, superior_angle, neck, inferior_angle, spine_root, acromion, glenoid, size, hu))
 
     tips = [rib_ends[(n_ribs, s)][2] for s in (-1.0, 1.0)]
     thorax = Thorax(rings, structures, sternum_top, sternum_bottom, shoulders, float(min(tips)))
