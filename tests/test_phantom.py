@@ -276,7 +276,7 @@ def _skeleton(seed: int, **overrides):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_counting_landmarks_lie_at_their_real_levels(seed):
-    """What a reader counts by: the iliac crest tops out between the L4 body and the L5 body, the
+    """What a reader counts by: the iliac crest tops out between the L5 body and the L3-L4 disc, the
     femoral heads lie 8-17 cm below it, and the last rib ends between T12 and L4."""
     _, spine, thorax, pelvis = _skeleton(seed, lumbar_count=5, rib_pairs=12)
     l3, l4, l5 = (spine.by_name(n) for n in ("L3", "L4", "L5"))

@@ -23,7 +23,7 @@ from .spine import build_spine
 from .table import build_table
 from .thorax import build_thorax
 
-GENERATOR_VERSION = "2.0.0"
+GENERATOR_VERSION = "2.1.0"
 
 
 @dataclass

@@ -49,8 +49,10 @@ rib cage. Shape draws (group "shape"; lengths in mm are multiplied by size_scale
 
 =========================  ===================================================================
 crest_half_width_mm        iliac crest half-width (outer): normal(143 women, 138 men; sd 9), 115-170
-crest_height_mm            crest top above the L4-L5 disc: normal(4, 9), clipped -18..+26
-                           (real crests top out between the L4 body and the L5 body)
+crest_height_mm            crest top above the L4-L5 disc: normal(8, 13), clipped -22..+36
+                           (the intercristal line lies at L4-L5 or the L4 body in most adults,
+                           but from the L5 body up to the L3-L4 disc: wide, so that counting from
+                           the crest alone cannot place L3)
 hip_drop_factor            S1-to-hip distance (100 mm mean) x normal(1, 0.05), 0.88-1.12
 hip_half_spacing_mm        women normal(90, 5), men normal(85, 5)
 wing_flare                 how far the wings turn out: normal(1, 0.07), 0.85-1.15
@@ -293,7 +295,7 @@ def _draw_shape(rng, patient) -> dict:
     female = patient["sex"] == "female"
     return {
         "crest_half_width_mm": round(float(np.clip(rng.normal(143.0 if female else 138.0, 9.0), 115.0, 170.0)), 1),
-        "crest_height_mm": round(float(np.clip(rng.normal(4.0, 9.0), -18.0, 26.0)), 1),
+        "crest_height_mm": round(float(np.clip(rng.normal(8.0, 13.0), -22.0, 36.0)), 1),
         "hip_drop_factor": round(float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12)), 3),
         "hip_half_spacing_mm": round(float(rng.normal(90.0 if female else 85.0, 5.0)), 1),
         "wing_flare": round(float(np.clip(rng.normal(1.0, 0.07), 0.85, 1.15)), 3),
