@@ -109,3 +109,26 @@ def test_cross_validation_prints_the_seeds_table(marker_cases, tmp_path, capsys)
     assert table[0].startswith("| fold | error (slices) | error (mm) |")
     assert [line.split("|")[1].strip() for line in table[2:]] == ["0", "1", "average"]
     assert table[-1].rstrip().endswith("| 6 |")  # the average row covers every case
+
+
+def test_sampled_windows_show_l3_where_their_target_says():
+    """A bright line drawn on L3's row must appear at the target's row of every window that holds it,
+    through warp, crop and shift (a wrong target would teach the model the wrong place)."""
+    from training.window_sampler import Augmentation
+
+    pixels = np.zeros((1, 400, 32), dtype=np.float32)
+    l3_row = 217.0
+    pixels[0, 216:219, :] = 1.0
+    projection = TrainingProjection(pixels, l3_row)
+    augmentation = Augmentation(flip_probability=0.0, gain_range=(1, 1), gamma_range=(1, 1), offset_range=(0, 0),
+                                noise_sd_range=(0, 0), z_blur_probability=0.0, max_bright_spots=0, shift_px_range=(0, 0),
+                                width_scale_range=(1, 1))
+    sampler = WindowSampler([projection], 64, seed=3, augmentation=augmentation, share_with_l3=1.0)
+    checked = 0
+    for _ in range(200):
+        window, target = sampler.window(projection)
+        profile = window[0].mean(axis=1)
+        if 0.05 < target < 0.95 and profile.max() > 0.5:
+            assert abs(np.argmax(profile) - target * 64) <= 2.0
+            checked += 1
+    assert checked > 100

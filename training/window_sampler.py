@@ -4,7 +4,8 @@ Each window is cut from a projection made by the engine's own :func:`L3SpotterLi
 training and inference see identical pixels. Sampling is balanced: half the windows hold L3, half do
 not. Augmentations, each drawn per window:
 
-* scale along z (patient height and vertebra size vary by about 10 %),
+* scale along z (patient height and vertebra size vary by about 10 %), and a smooth local stretch
+  (vertebra and disc heights vary along one spine),
 * crop of the field of view (scans start and stop anywhere; the rest is padding, as at inference),
 * left-right flip of the frontal view,
 * blur along z (thick slices: a 5 mm slice smears the MIP over more than two 2 mm rows),
@@ -38,6 +39,7 @@ class TrainingProjection:
 @dataclass(frozen=True)
 class Augmentation:
     z_scale_range: tuple[float, float] = (0.9, 1.1)
+    local_stretch_sd: float = 0.08  # sd of the log local stretch along z (smooth over a sixth of a window)
     crop_probability: float = 0.35
     flip_probability: float = 0.5
     gain_range: tuple[float, float] = (0.8, 1.2)
@@ -52,7 +54,7 @@ class Augmentation:
 
 
 NO_AUGMENTATION = Augmentation(
-    z_scale_range=(1.0, 1.0), crop_probability=0.0, flip_probability=0.0, gain_range=(1.0, 1.0),
+    z_scale_range=(1.0, 1.0), local_stretch_sd=0.0, crop_probability=0.0, flip_probability=0.0, gain_range=(1.0, 1.0),
     gamma_range=(1.0, 1.0), offset_range=(0.0, 0.0), noise_sd_range=(0.0, 0.0), z_blur_probability=0.0,
     width_scale_range=(1.0, 1.0), shift_px_range=(0.0, 0.0), max_bright_spots=0,
 )
@@ -90,32 +92,35 @@ class WindowSampler:
         return windows, targets
 
     def window(self, projection: TrainingProjection) -> tuple[np.ndarray, float]:
-        """One augmented window of ``projection`` and its target."""
+        """One augmented window of ``projection`` and its target.
+
+        The window's rows map to source rows through a smooth, monotone warp: a global z scale times a
+        slowly varying local stretch. Vertebrae keep their look while the distances between landmarks
+        (last rib, crest, scan edges) change, so the model has to count rather than measure.
+        """
         rng, aug, height = self.rng, self.augmentation, self.height_px
         n_rows = projection.pixels.shape[1]
-        scale = rng.uniform(*aug.z_scale_range)
-        scaled_rows = n_rows * scale
-        crop_start, crop_end = 0.0, scaled_rows
+        source_per_row = self._warp(height)  # source rows advanced by each window row
+        offsets = np.concatenate([[0.0], np.cumsum(source_per_row[:-1])])  # window row -> source offset
+        crop_start, crop_end = -0.5, n_rows - 0.5
         if rng.random() < aug.crop_probability:
             # Keep at least half the scan (and 3/8 of a window): shorter scans come from the FOV draws.
-            keep = rng.uniform(min(scaled_rows, max(0.5 * scaled_rows, 0.375 * height)), scaled_rows)
-            crop_start = rng.uniform(0.0, scaled_rows - keep)
-            crop_end = crop_start + keep
-        crop_start, crop_end = np.floor(crop_start), np.floor(crop_end)
-        l3_in_crop = (projection.l3_row + 0.5) * scale - 0.5 - crop_start
-        cropped_rows = int(crop_end - crop_start)
+            keep = rng.uniform(min(n_rows, max(0.5 * n_rows, 0.375 * height)), n_rows)
+            crop_start = np.floor(rng.uniform(0.0, n_rows - keep)) - 0.5
+            crop_end = crop_start + np.floor(keep)
 
         if rng.random() < self.share_with_l3:
-            top = int(np.floor(l3_in_crop - rng.uniform(0.0, height)))
+            l3_window_row = rng.uniform(0.0, height)
+            window_top_source = projection.l3_row - np.interp(l3_window_row, np.arange(height), offsets)
         else:
-            top = int(rng.integers(-(height - 1), max(cropped_rows, 1)))
-        target = float(window_target(l3_in_crop, top, height))
+            span = offsets[-1] + source_per_row[-1]
+            window_top_source = rng.uniform(crop_start - span, crop_end)
+        source_rows = window_top_source + offsets
+        # Where L3 falls in window rows (extrapolated linearly outside the window).
+        l3_window_row = _inverse_monotone(projection.l3_row, source_rows)
+        target = float(window_target(l3_window_row, 0.0, height))
 
-        # Rows of the window in scaled-and-cropped coordinates, then back to source rows.
-        rows = top + np.arange(height, dtype=float)
-        inside = (rows >= 0) & (rows < cropped_rows)
-        source_rows = (rows + crop_start + 0.5) / scale - 0.5
-        inside &= (source_rows >= -0.5) & (source_rows <= n_rows - 0.5)
+        inside = (source_rows >= crop_start) & (source_rows < crop_end)
         window = np.zeros((projection.pixels.shape[0], height, projection.pixels.shape[2]), dtype=np.float32)
         if inside.any():
             rows_inside = _interpolate_rows(projection.pixels, source_rows[inside])
@@ -128,6 +133,18 @@ class WindowSampler:
         if self.frontal_channel is not None and rng.random() < aug.flip_probability:
             window[self.frontal_channel] = window[self.frontal_channel, :, ::-1]
         return window, target
+
+    def _warp(self, height: int) -> np.ndarray:
+        """Source rows per window row: 1 / (global scale x local stretch), the stretch smooth over rows."""
+        rng, aug = self.rng, self.augmentation
+        scale = rng.uniform(*aug.z_scale_range)
+        if aug.local_stretch_sd > 0:
+            noise = ndimage.gaussian_filter1d(rng.normal(size=height), height / 6.0, mode="wrap")
+            noise /= max(noise.std(), 1e-6)
+            stretch = np.exp(aug.local_stretch_sd * noise)
+        else:
+            stretch = np.ones(height)
+        return 1.0 / (scale * stretch)
 
     def _scale_and_shift_columns(self, pixels: np.ndarray) -> np.ndarray:
         rng, aug = self.rng, self.augmentation
@@ -172,6 +189,16 @@ class WindowSampler:
         if noise_sd > 0:
             out = out + rng.normal(0.0, noise_sd, size=pixels.shape).astype(np.float32)
         return np.clip(out, 0.0, 1.0)
+
+
+def _inverse_monotone(value: float, increasing: np.ndarray) -> float:
+    """The (fractional) index at which the increasing sequence reaches ``value``, extrapolated linearly."""
+    index = np.arange(len(increasing), dtype=float)
+    if value < increasing[0]:
+        return float((value - increasing[0]) / (increasing[1] - increasing[0]))
+    if value > increasing[-1]:
+        return float(index[-1] + (value - increasing[-1]) / (increasing[-1] - increasing[-2]))
+    return float(np.interp(value, increasing, index))
 
 
 def _interpolate_rows(pixels: np.ndarray, source_rows: np.ndarray) -> np.ndarray:
