@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from L3SpotterLib.ramp_correlation import HALF_VERTEBRA_MM, match_ramp
+from L3SpotterLib.ramp_correlation import EDGE_SURELY_WHOLE_MM, edge_confidence_factor, match_ramp
 from L3SpotterLib.windows import extract_windows, padded_for_windows, window_target, window_tops
 
 HEIGHT = 160
@@ -90,14 +90,21 @@ def test_noisy_ramp_with_outlier_windows_still_found():
     assert result.l3_row == pytest.approx(150.0, abs=2.0)
 
 
-@pytest.mark.parametrize("l3_row, position", [(0.0, "at_superior_edge"), (2.0, "at_superior_edge"), (259.0, "at_inferior_edge"), (257.5, "at_inferior_edge")])
+@pytest.mark.parametrize("l3_row, position", [(0.0, "at_superior_edge"), (7.0, "at_superior_edge"), (259.0, "at_inferior_edge"), (252.5, "at_inferior_edge")])
 def test_l3_at_either_edge_is_found_and_flagged(l3_row, position):
     tops, predictions = ideal_trace(l3_row, n_rows=260, stride=2)
     result = match(tops, predictions, 260)
     assert result.l3_row == pytest.approx(l3_row, abs=0.5)
     assert result.l3_position == position
     # Part of L3 is cut off: the confidence drops in proportion to how close its centre is to the edge.
-    assert result.confidence <= result.edge_distance_mm / HALF_VERTEBRA_MM + 1e-6
+    assert result.confidence <= edge_confidence_factor(result.edge_distance_mm) + 1e-6
+    assert result.edge_distance_mm < EDGE_SURELY_WHOLE_MM
+
+
+def test_edge_confidence_factor():
+    assert edge_confidence_factor(5.0) == 0.0
+    assert edge_confidence_factor(17.5) == pytest.approx(0.5)
+    assert edge_confidence_factor(30.0) == 1.0
 
 
 def test_l3_far_from_the_edges_is_not_flagged():

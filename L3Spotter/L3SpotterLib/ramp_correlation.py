@@ -9,8 +9,8 @@ wild windows.
 
 The confidence is ``max(0, correlation) * min(1, slope)``: the correlation rewards the ramp's shape, the
 least-squares slope of the predictions against the template (1 for a perfect model) penalises a faint ramp
-that merely has the right shape. It is then scaled down when L3's centre lies within half a vertebra of the
-scan's edge, where part of L3 is cut off.
+that merely has the right shape. It is then scaled down when L3's centre lies so close to the scan's edge
+that part of L3 is cut off (see ``edge_confidence_factor``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ import numpy as np
 
 from .windows import window_target
 
-# Half the height of a lumbar vertebra (body plus disc): closer than this to the scan's edge, part of L3
-# lies outside the scan.
-HALF_VERTEBRA_MM = 15.0
+# L3 reaches about 20 mm either side of its centroid (its processes included: label extents of 34-42 mm).
+# A centroid this close to the scan's edge means part of L3 is surely cut, and this far means L3 is surely
+# whole; between the two, the answer is flagged and its confidence falls linearly to zero.
+EDGE_SURELY_CUT_MM = 10.0
+EDGE_SURELY_WHOLE_MM = 25.0
 
 # Candidate rows are searched on this sub-pixel step.
 _SEARCH_STEP_ROWS = 0.25
@@ -86,10 +88,16 @@ def match_ramp(
 
     edge_distance_mm = max(0.0, min(l3_row, n_rows - 1 - l3_row)) * row_mm
     position = "inside"
-    if edge_distance_mm < HALF_VERTEBRA_MM:
+    if edge_distance_mm < EDGE_SURELY_WHOLE_MM:
         position = "at_superior_edge" if l3_row < (n_rows - 1) / 2 else "at_inferior_edge"
-        confidence *= edge_distance_mm / HALF_VERTEBRA_MM
+        confidence *= edge_confidence_factor(edge_distance_mm)
     return RampMatch(l3_row, correlation, slope, confidence, position, edge_distance_mm)
+
+
+def edge_confidence_factor(edge_distance_mm: float) -> float:
+    """1 when L3 is surely whole in the scan, 0 when surely cut, linear between."""
+    span = EDGE_SURELY_WHOLE_MM - EDGE_SURELY_CUT_MM
+    return float(np.clip((edge_distance_mm - EDGE_SURELY_CUT_MM) / span, 0.0, 1.0))
 
 
 def _masked_correlation(candidates, tops, predictions, height_px, margin):

@@ -14,7 +14,7 @@ STATUS_ERROR = "error"
 
 STATUS_WORDS = {
     STATUS_FOUND: "L3 found",
-    STATUS_UNCERTAIN: "L3 uncertain: the windows do not agree; check by eye",
+    STATUS_UNCERTAIN: "L3 uncertain (low confidence): check by eye",
     STATUS_NOT_IN_VIEW: "L3 is not in the field of view",
     STATUS_ERROR: "error",
 }
