@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -62,7 +63,7 @@ def _init_worker(model: str | None, stride: int | None, threads: int) -> None:
     _worker_stride = stride
 
 
-def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, phantom_pixel_mm: float | None = None) -> CaseOutcome:
+def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, phantom_pixel_mm: float | None = None, phantom_overrides: dict | None = None) -> CaseOutcome:
     """Detect L3 in one scan with the worker's detector and compare with the truth."""
     detector, stride = _worker_detector, _worker_stride
     variants = ""
@@ -71,7 +72,9 @@ def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, ph
 
         from .projection_cache import phantom_l3_level
 
-        overrides = {} if phantom_pixel_mm is None else {"pixel_spacing_mm": phantom_pixel_mm}
+        overrides = dict(phantom_overrides or {})
+        if phantom_pixel_mm is not None:
+            overrides["pixel_spacing_mm"] = phantom_pixel_mm
         phantom = generate_phantom(scan.phantom_seed, voxel_mm=phantom_voxel_mm, **overrides)
         true_z, in_view = phantom_l3_level(phantom)
         true_slice = phantom.case.get("l3_slice")
@@ -109,18 +112,18 @@ def _flat_variants(variants: dict, prefix: str = "") -> dict:
 
 
 def _evaluate_job(job) -> CaseOutcome:
-    scan, phantom_voxel_mm, phantom_pixel_mm = job
+    scan, phantom_voxel_mm, phantom_pixel_mm, phantom_overrides = job
     try:
-        return evaluate_scan(scan, phantom_voxel_mm, phantom_pixel_mm)
+        return evaluate_scan(scan, phantom_voxel_mm, phantom_pixel_mm, phantom_overrides)
     except Exception as error:  # one broken case must not end a long evaluation
         return CaseOutcome(scan.case_id, False, None, None, "error", None, None, None, "unknown", 0.0, None, None, message=f"{type(error).__name__}: {error}")
 
 
-def evaluate(scans, model=None, stride=None, workers=1, phantom_voxel_mm=None, phantom_pixel_mm=None, progress=True) -> list[CaseOutcome]:
+def evaluate(scans, model=None, stride=None, workers=1, phantom_voxel_mm=None, phantom_pixel_mm=None, phantom_overrides=None, progress=True) -> list[CaseOutcome]:
     from tqdm import tqdm
 
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
-    jobs = [(scan, phantom_voxel_mm, phantom_pixel_mm) for scan in scans]
+    jobs = [(scan, phantom_voxel_mm, phantom_pixel_mm, phantom_overrides) for scan in scans]
     with tqdm(total=len(jobs), desc="evaluating", unit="scan", disable=not progress, file=sys.stderr) as bar:
         if workers > 1:
             with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model, stride, threads)) as pool:
@@ -182,6 +185,15 @@ def write_outcomes_csv(path: Path, outcomes: list[CaseOutcome]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
+def parse_override(text: str) -> tuple[str, object]:
+    """``key=value`` with the value read as JSON where it can be (6, true, "up"), else as text."""
+    key, _, value = text.partition("=")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value.strip()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model card (default: the shipped model)")
@@ -191,11 +203,14 @@ def main(argv=None) -> int:
     parser.add_argument("--phantom-voxel-mm", type=float, default=None, help="isotropic phantom voxels (default: realistic acquisitions)")
     parser.add_argument("--phantom-pixel-mm", type=float, default=None,
                         help="in-plane phantom pixels, keeping the drawn slice thickness, noise and archive quirks (faster than 0.5-1 mm)")
+    parser.add_argument("--phantom-override", action="append", default=[], metavar="KEY=VALUE",
+                        help="force a phantom parameter, e.g. lumbar_count=6 or rib_pairs=11 (repeatable)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--csv", default=None, help="write one row per case here")
     args = parser.parse_args(argv)
     scans = [scan for spec in args.data for scan in read_data_spec(spec, args.labels, keep_out_of_view=True)]
-    outcomes = evaluate(scans, args.model, args.stride, args.workers, args.phantom_voxel_mm, args.phantom_pixel_mm)
+    overrides = dict(parse_override(text) for text in args.phantom_override)
+    outcomes = evaluate(scans, args.model, args.stride, args.workers, args.phantom_voxel_mm, args.phantom_pixel_mm, overrides)
     if args.csv:
         write_outcomes_csv(Path(args.csv), outcomes)
     for line in summarise(outcomes).lines():
