@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     from L3SpotterLib.detector import L3Detector
     from L3SpotterLib.phantom import generate_phantom
     from L3SpotterLib.volume_io import load_ct
-    from training.metrics import WRONG_VERTEBRA_MM, summarise_errors
+    from training.metrics import WRONG_VERTEBRA_MM, share_within_1_slice, share_wrong_or_missed, summarise_errors
     from training.projection_cache import phantom_l3_level
 
     detectors = {Path(model).stem: L3Detector(model, device="cpu") for model in args.models}
@@ -76,9 +76,8 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|---|")
     for name, record in records.items():
         summary = summarise_errors(record["mm"], record["slices"])
-        n = summary.n + record["missed"]
-        wrong = (summary.wrong_vertebra * summary.n + record["missed"]) / max(1, n)
-        within = summary.within_1_slice * summary.n / max(1, n)
+        wrong = share_wrong_or_missed(summary, record["missed"])
+        within = share_within_1_slice(summary, record["missed"])
         print(
             f"| {name} | {summary.mean_slices:.2f} ± {summary.sd_slices:.2f} | {summary.mean_mm:.2f} ± {summary.sd_mm:.2f} | "
             f"{summary.median_mm:.2f} | {summary.p95_mm:.2f} | {100 * within:.1f} % | {100 * wrong:.1f} % | "

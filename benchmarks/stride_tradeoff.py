@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     from L3SpotterLib.phantom import generate_phantom
     from L3SpotterLib.ramp_correlation import match_ramp
     from L3SpotterLib.windows import window_tops
-    from training.metrics import WRONG_VERTEBRA_MM, summarise_errors
+    from training.metrics import WRONG_VERTEBRA_MM, share_wrong_or_missed, summarise_errors
     from training.projection_cache import phantom_l3_level
 
     detector = L3Detector(args.model, device="cpu")
@@ -75,8 +75,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|---|---|---|")
     for stride, record in records.items():
         summary = summarise_errors(record["errors"], record["slices"])
-        n_in_view = summary.n + record["missed"]
-        wrong = (summary.wrong_vertebra * summary.n + record["missed"]) / max(1, n_in_view)
+        wrong = share_wrong_or_missed(summary, record["missed"])
         called = record["called_out"] / max(1, record["out"])
         print(
             f"| {stride} | {summary.mean_mm:.2f} ± {summary.sd_mm:.2f} | {summary.median_mm:.2f} | {summary.p95_mm:.2f} | "

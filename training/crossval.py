@@ -21,7 +21,7 @@ from L3SpotterLib.inference import choose_device
 
 from .annotations import read_data_spec
 from .evaluation import locate_l3
-from .metrics import WRONG_VERTEBRA_MM, summarise_errors
+from .metrics import WRONG_VERTEBRA_MM, share_within_1_slice, share_wrong_or_missed, summarise_errors
 from .projection_cache import ProjectionSpec, load_projections
 from .train import TrainingSettings, add_shape_arguments, shape_from_args, split_validation, train_model
 from .trainer import FitConfig
@@ -103,9 +103,8 @@ def main(argv=None) -> int:
 
 
 def _table_row(label, summary, missed, n) -> str:
-    located = summary.n
-    wrong = (summary.wrong_vertebra * located + missed) / max(n, 1)
-    within = summary.within_1_slice * located / max(n, 1)
+    wrong = share_wrong_or_missed(summary, missed)
+    within = share_within_1_slice(summary, missed)
     return (
         f"| {label} | {summary.mean_slices:.2f} ± {summary.sd_slices:.2f} | {summary.mean_mm:.2f} ± {summary.sd_mm:.2f} | "
         f"{summary.median_mm:.2f} | {summary.p95_mm:.2f} | {100 * within:.1f} % | {100 * wrong:.1f} % | {n} |"

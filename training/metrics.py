@@ -53,3 +53,13 @@ def summarise_errors(errors_mm, errors_slices) -> ErrorSummary:
         within_10_mm=float(np.mean(errors_mm <= 10.0)),
         wrong_vertebra=float(np.mean(errors_mm > WRONG_VERTEBRA_MM)),
     )
+
+
+def share_wrong_or_missed(summary: ErrorSummary, n_missed: int) -> float:
+    """Wrong vertebra among all in-view scans, a scan whose L3 was not found counting as wrong."""
+    return (summary.wrong_vertebra * summary.n + n_missed) / max(1, summary.n + n_missed) if summary.n else float(n_missed > 0)
+
+
+def share_within_1_slice(summary: ErrorSummary, n_missed: int) -> float:
+    """Within one slice among all in-view scans (a missed scan is not)."""
+    return summary.within_1_slice * summary.n / max(1, summary.n + n_missed) if summary.n else 0.0
