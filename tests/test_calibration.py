@@ -33,3 +33,36 @@ def test_variant_table_counts_each_group():
     table = "\n".join(variant_table(rows))
     assert "| 6 lumbar vertebrae | 2 | 19.0 | 50.0 % (1/2) | 0 |" in table
     assert "| 11 rib pairs | 1 | - | 0.0 % (0/1) | 1 |" in table
+
+
+def test_record_accuracy_writes_the_card_but_not_the_weights(tmp_path):
+    import csv
+    import json
+
+    from L3SpotterLib.model_card import ModelCard, load_model, save_model
+    from L3SpotterLib.networks import WindowRegressor
+    from training.evaluate import CaseOutcome
+    from training.record_accuracy import main
+
+    card = ModelCard(name="m", backbone="cnn4", views=["frontal"], row_mm=4, col_mm=4, window_height_px=32,
+                     window_width_px=32, hu_window=(-100.0, 1000.0), weights_file="")
+    save_model(WindowRegressor("cnn4"), card, tmp_path / "m.json")
+    sha_before = json.loads((tmp_path / "m.json").read_text())["weights_sha256"]
+    rows = [
+        CaseOutcome("a", True, 10.0, 3, "found", 3, 12.0, 0.9, "inside", 3.0, 2.0, 0.67),
+        CaseOutcome("b", True, 10.0, 3, "found", 13, 40.0, 0.3, "inside", 3.0, 30.0, 10.0),
+        CaseOutcome("c", False, None, None, "not_in_view", None, None, 0.1, "below_scan", 3.0, None, None),
+    ]
+    with open(tmp_path / "test.csv", "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(CaseOutcome.__dataclass_fields__))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row.__dict__)
+    assert main([str(tmp_path / "m.json"), "--csv", str(tmp_path / "test.csv"), "--set-threshold"]) == 0
+    written = json.loads((tmp_path / "m.json").read_text())
+    assert written["weights_sha256"] == sha_before
+    assert written["confidence_threshold"] == 0.9
+    accuracy = written["accuracy"]["synthetic_test"]
+    assert accuracy["mean_error_mm"] == 16.0 and accuracy["wrong_vertebra_over_15mm"] == 0.5
+    assert accuracy["out_of_view_called_not_in_view"] == 1.0 and accuracy["coverage_above_threshold"] == 0.5
+    load_model(tmp_path / "m.json")  # still a valid model

@@ -1,0 +1,76 @@
+"""Write a model's measured accuracy, and its calibrated confidence threshold, into its model card.
+
+    python -m training.record_accuracy L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json \\
+        --csv docs/results/synthetic_test.csv --set-threshold
+
+The figures come from a ``training.evaluate`` CSV; the card's weights (and their SHA-256) are untouched.
+With ``--set-threshold`` the card's ``confidence_threshold`` becomes the calibrated one (see
+``training.calibration``), and the figures are recomputed with it, since it moves answers from ``found``
+to ``uncertain``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from L3SpotterLib.atomic_files import atomic_write_text
+from L3SpotterLib.model_card import read_card
+
+from .calibration import choose_threshold, in_view_answers, read_outcomes
+from .metrics import WRONG_VERTEBRA_MM, summarise_errors
+
+
+def accuracy_from_rows(rows: list[dict], threshold: float) -> dict:
+    confidence, error_mm, n_in_view = in_view_answers(rows)
+    thickness = [float(row["slice_thickness_mm"]) for row in rows if row["in_view"] == "True" and row["error_mm"] not in ("", "None")]
+    slices = [error / t for error, t in zip(error_mm, thickness)]
+    summary = summarise_errors(error_mm, slices)
+    out_of_view = [row for row in rows if row["in_view"] == "False" and row["status"] != "error"]
+    confident = confidence >= threshold
+    return {
+        "n_in_view": n_in_view,
+        "n_answered": int(len(error_mm)),
+        "mean_error_mm": round(summary.mean_mm, 2),
+        "sd_error_mm": round(summary.sd_mm, 2),
+        "median_error_mm": round(summary.median_mm, 2),
+        "p95_error_mm": round(summary.p95_mm, 2),
+        "mean_error_slices": round(summary.mean_slices, 2),
+        "within_1_slice": round(summary.within_1_slice, 4),
+        f"wrong_vertebra_over_{WRONG_VERTEBRA_MM:.0f}mm": round(summary.wrong_vertebra, 4),
+        "missed_in_view": n_in_view - int(len(error_mm)),
+        "n_out_of_view": len(out_of_view),
+        "out_of_view_called_not_in_view": round(sum(row["status"] == "not_in_view" for row in out_of_view) / max(1, len(out_of_view)), 4),
+        "confidence_threshold": threshold,
+        "coverage_above_threshold": round(float(confident.sum()) / max(1, n_in_view), 4),
+        "right_vertebra_above_threshold": round(float((error_mm[confident] <= WRONG_VERTEBRA_MM).mean()) if confident.any() else 0.0, 4),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.record_accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("card")
+    parser.add_argument("--csv", required=True, help="per-case CSV of training.evaluate")
+    parser.add_argument("--label", default="synthetic_test", help="name of this measurement in the card")
+    parser.add_argument("--set-threshold", action="store_true", help="also calibrate and store the confidence threshold")
+    parser.add_argument("--description", default="", help="what the test set is and the command that made the CSV")
+    args = parser.parse_args(argv)
+    card_path = Path(args.card)
+    card = read_card(card_path)
+    rows = read_outcomes(Path(args.csv))
+    if args.set_threshold:
+        confidence, error_mm, _ = in_view_answers(rows)
+        card.confidence_threshold = round(choose_threshold(confidence, error_mm)[0], 3)
+    accuracy = accuracy_from_rows(rows, card.confidence_threshold)
+    accuracy["description"] = args.description
+    card.accuracy = {**card.accuracy, args.label: accuracy}
+    card.validate(str(card_path))
+    atomic_write_text(card_path, json.dumps(card.to_dict(), indent=2) + "\n")
+    print(json.dumps(accuracy, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
