@@ -137,3 +137,15 @@ def test_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
         atomic_write_text(target, "new\n")
     assert target.read_text() == "old\n"
     assert [path.name for path in tmp_path.iterdir()] == ["results.csv"]
+
+
+def test_atomic_write_gives_the_permissions_of_any_new_file(tmp_path):
+    """The temporary file is private to its owner; the finished file must not stay so."""
+    import os
+    import stat
+
+    plain, atomic = tmp_path / "plain.txt", tmp_path / "atomic.txt"
+    plain.write_text("x")
+    atomic_write_text(atomic, "x")
+    assert stat.S_IMODE(atomic.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    assert os.access(atomic, os.R_OK)

@@ -9,6 +9,12 @@ import os
 import tempfile
 from pathlib import Path
 
+# mkstemp creates its file readable by the owner only; the result should get the permissions any new file
+# gets (0666 less the umask), so others can read a shared results folder or an installed model.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+NEW_FILE_MODE = 0o666 & ~_UMASK
+
 
 def atomic_write_bytes(path, data: bytes) -> None:
     path = Path(path)
@@ -19,6 +25,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, NEW_FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
