@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--pixel-mm", type=float, default=1.5)
+    parser.add_argument("--pixel-mm", type=float, default=2.0)
     parser.add_argument("--real", nargs="*", default=[], help="real case folders (ct.nii.gz + case.json)")
     args = parser.parse_args(argv)
 

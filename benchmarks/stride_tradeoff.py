@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--strides", type=int, nargs="+", default=[1, 2, 4, 8, 16])
-    parser.add_argument("--pixel-mm", type=float, default=1.5)
+    parser.add_argument("--pixel-mm", type=float, default=2.0)
     args = parser.parse_args(argv)
 
     from tqdm import tqdm
