@@ -49,9 +49,9 @@ def test_record_accuracy_writes_the_card_but_not_the_weights(tmp_path):
     save_model(WindowRegressor("cnn4"), card, tmp_path / "m.json")
     sha_before = json.loads((tmp_path / "m.json").read_text())["weights_sha256"]
     rows = [
-        CaseOutcome("a", True, 10.0, 3, "found", 3, 12.0, 0.9, "inside", 3.0, 2.0, 0.67),
-        CaseOutcome("b", True, 10.0, 3, "found", 13, 40.0, 0.3, "inside", 3.0, 30.0, 10.0),
-        CaseOutcome("c", False, None, None, "not_in_view", None, None, 0.1, "below_scan", 3.0, None, None),
+        CaseOutcome("a", True, 10.0, 3, "found", 3, 12.0, 0.9, "inside", 60.0, 3.0, 2.0, 0.67),
+        CaseOutcome("b", True, 10.0, 3, "found", 13, 40.0, 0.3, "inside", 70.0, 3.0, 30.0, 10.0),
+        CaseOutcome("c", False, None, None, "not_in_view", None, None, 0.1, "below_scan", None, 3.0, None, None),
     ]
     with open(tmp_path / "test.csv", "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(CaseOutcome.__dataclass_fields__))

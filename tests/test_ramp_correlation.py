@@ -103,8 +103,9 @@ def test_l3_at_either_edge_is_found_and_flagged(l3_row, position):
 
 def test_edge_confidence_factor():
     assert edge_confidence_factor(5.0) == 0.0
-    assert edge_confidence_factor(17.5) == pytest.approx(0.5)
-    assert edge_confidence_factor(30.0) == 1.0
+    assert edge_confidence_factor(30.0) == pytest.approx(0.5)
+    assert edge_confidence_factor(50.0) == 1.0
+    assert edge_confidence_factor(80.0) == 1.0
 
 
 def test_l3_far_from_the_edges_is_not_flagged():
@@ -147,3 +148,14 @@ def test_random_trace_has_low_confidence():
     tops = window_tops(260, HEIGHT, 2)
     result = match(tops, rng.uniform(0, 1, size=tops.shape), 260)
     assert result.confidence < 0.5
+
+
+def test_a_clean_ramp_within_one_level_of_the_edge_is_not_full_confidence():
+    """The vertebra next to a cut L3 gives a perfect ramp ~30 mm from the edge; the count cannot be checked."""
+    n_rows, row_mm = 260, 2.0
+    l3_row = n_rows - 1 - 30.0 / row_mm  # 30 mm above the inferior edge: wholly inside, so not flagged
+    tops, predictions = ideal_trace(l3_row, n_rows=n_rows, stride=2)
+    result = match(tops, predictions, n_rows)
+    assert result.l3_position == "inside"
+    assert result.confidence == pytest.approx(edge_confidence_factor(30.0), abs=0.02)
+    assert result.confidence < 0.6

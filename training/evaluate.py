@@ -40,6 +40,7 @@ class CaseOutcome:
     l3_z_ras_mm: float | None
     confidence: float | None
     l3_position: str
+    edge_distance_mm: float | None  # from L3's answer to the nearest scan edge (the confidence falls within 50 mm)
     slice_thickness_mm: float
     error_mm: float | None
     error_slices: float | None
@@ -97,7 +98,7 @@ def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, ph
     return CaseOutcome(
         case_id=scan.case_id, in_view=bool(in_view), true_z_ras_mm=true_z, true_slice=true_slice, status=result.status,
         l3_slice=result.l3_slice, l3_z_ras_mm=result.l3_z_ras_mm, confidence=result.confidence, l3_position=result.l3_position,
-        slice_thickness_mm=thickness, error_mm=error_mm, error_slices=error_slices, variants=variants, message=result.message,
+        edge_distance_mm=result.edge_distance_mm, slice_thickness_mm=thickness, error_mm=error_mm, error_slices=error_slices, variants=variants, message=result.message,
     )
 
 
@@ -116,7 +117,7 @@ def _evaluate_job(job) -> CaseOutcome:
     try:
         return evaluate_scan(scan, phantom_voxel_mm, phantom_pixel_mm, phantom_overrides)
     except Exception as error:  # one broken case must not end a long evaluation
-        return CaseOutcome(scan.case_id, False, None, None, "error", None, None, None, "unknown", 0.0, None, None, message=f"{type(error).__name__}: {error}")
+        return CaseOutcome(scan.case_id, False, None, None, "error", None, None, None, "unknown", None, 0.0, None, None, message=f"{type(error).__name__}: {error}")
 
 
 def evaluate(scans, model=None, stride=None, workers=1, phantom_voxel_mm=None, phantom_pixel_mm=None, phantom_overrides=None, progress=True) -> list[CaseOutcome]:

@@ -9,8 +9,8 @@ wild windows.
 
 The confidence is ``max(0, correlation) * min(1, slope)``: the correlation rewards the ramp's shape, the
 least-squares slope of the predictions against the template (1 for a perfect model) penalises a faint ramp
-that merely has the right shape. It is then scaled down when L3's centre lies so close to the scan's edge
-that part of L3 is cut off (see ``edge_confidence_factor``).
+that merely has the right shape. It is then scaled down when L3's centre lies near the scan's edge (see
+``edge_confidence_factor``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,14 @@ from .windows import window_target
 
 # L3 reaches about 20 mm either side of its centroid (its processes included: label extents of 34-42 mm).
 # A centroid this close to the scan's edge means part of L3 is surely cut, and this far means L3 is surely
-# whole; between the two, the answer is flagged and its confidence falls linearly to zero.
+# whole; closer than EDGE_SURELY_WHOLE_MM the answer is flagged as at the edge.
 EDGE_SURELY_CUT_MM = 10.0
 EDGE_SURELY_WHOLE_MM = 25.0
+# The count is only checked when the neighbour beyond L3 is in the scan too: one centroid spacing (34 +- 4 mm
+# in the lumbar spine) plus half that vertebra, about 50 mm. Nearer the edge the vertebra next to a cut L3
+# looks like a whole L3 with nothing beyond it (the off-by-one of chest CTs that end in the lumbar spine),
+# so the confidence rises linearly from 0 at EDGE_SURELY_CUT_MM to its full value at this distance.
+EDGE_FULL_CONFIDENCE_MM = 50.0
 
 # Candidate rows are searched on this sub-pixel step.
 _SEARCH_STEP_ROWS = 0.25
@@ -90,13 +95,13 @@ def match_ramp(
     position = "inside"
     if edge_distance_mm < EDGE_SURELY_WHOLE_MM:
         position = "at_superior_edge" if l3_row < (n_rows - 1) / 2 else "at_inferior_edge"
-        confidence *= edge_confidence_factor(edge_distance_mm)
+    confidence *= edge_confidence_factor(edge_distance_mm)
     return RampMatch(l3_row, correlation, slope, confidence, position, edge_distance_mm)
 
 
 def edge_confidence_factor(edge_distance_mm: float) -> float:
-    """1 when L3 is surely whole in the scan, 0 when surely cut, linear between."""
-    span = EDGE_SURELY_WHOLE_MM - EDGE_SURELY_CUT_MM
+    """0 when L3 is surely cut, 1 when L3 and the vertebra beyond it are in the scan, linear between."""
+    span = EDGE_FULL_CONFIDENCE_MM - EDGE_SURELY_CUT_MM
     return float(np.clip((edge_distance_mm - EDGE_SURELY_CUT_MM) / span, 0.0, 1.0))
 
 

