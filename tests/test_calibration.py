@@ -52,6 +52,8 @@ def test_record_accuracy_writes_the_card_but_not_the_weights(tmp_path):
         CaseOutcome("a", True, 10.0, 3, "found", 3, 12.0, 0.9, "inside", 60.0, 3.0, 2.0, 0.67),
         CaseOutcome("b", True, 10.0, 3, "found", 13, 40.0, 0.3, "inside", 70.0, 3.0, 30.0, 10.0),
         CaseOutcome("c", False, None, None, "not_in_view", None, None, 0.1, "below_scan", None, 3.0, None, None),
+        # Most confident of all, but within one vertebral level of the edge: uncertain whatever its confidence.
+        CaseOutcome("d", True, 10.0, 3, "uncertain", 4, 14.0, 0.95, "inside", 30.0, 3.0, 4.0, 1.0),
     ]
     with open(tmp_path / "test.csv", "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(CaseOutcome.__dataclass_fields__))
@@ -63,6 +65,7 @@ def test_record_accuracy_writes_the_card_but_not_the_weights(tmp_path):
     assert written["weights_sha256"] == sha_before
     assert written["confidence_threshold"] == 0.9
     accuracy = written["accuracy"]["synthetic_test"]
-    assert accuracy["mean_error_mm"] == 16.0 and accuracy["wrong_vertebra_over_15mm"] == 0.5
-    assert accuracy["out_of_view_called_not_in_view"] == 1.0 and accuracy["coverage_above_threshold"] == 0.5
+    assert accuracy["mean_error_mm"] == 12.0 and accuracy["wrong_vertebra_over_15mm"] == pytest.approx(1 / 3, abs=1e-4)
+    assert accuracy["out_of_view_called_not_in_view"] == 1.0
+    assert accuracy["coverage_above_threshold"] == pytest.approx(1 / 3, abs=1e-4)  # only "a" is reported found
     load_model(tmp_path / "m.json")  # still a valid model

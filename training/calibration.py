@@ -4,8 +4,9 @@
     python -m training.calibration docs/results/synthetic_test.csv --png docs/confidence_calibration.png
 
 * The threshold: the lowest confidence above which at least 99 % of the answers (on scans whose L3 is in
-  view) lie on the right vertebra (error <= 15 mm). Answers below it are reported as ``uncertain``; the
-  coverage is the share of in-view scans answered above it.
+  view) lie on the right vertebra (error <= 15 mm). Answers below it are reported as ``uncertain``, and so
+  are answers within one vertebral level of the scan's edge (the engine's rule, whatever the confidence),
+  which therefore take no part in the choice. The coverage is the share of in-view scans reported ``found``.
 * The variants: error and wrong-vertebra rate for the scans with each transitional anatomy.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from L3SpotterLib.atomic_files import atomic_write_bytes
+from L3SpotterLib.ramp_correlation import EDGE_FULL_CONFIDENCE_MM
 
 from .metrics import WRONG_VERTEBRA_MM, summarise_errors
 
@@ -45,13 +47,15 @@ def parse_variants(text: str) -> dict:
     return dict(item.split("=", 1) for item in text.split(";") if "=" in item)
 
 
-def in_view_answers(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, int]:
-    """(confidence, error in mm) of the in-view scans that got a level, and the number of in-view scans."""
+def in_view_answers(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(confidence, error in mm) of the in-view scans that got a level, the number of in-view scans, and
+    which answers lie far enough from the scan's edge to be reported ``found`` at all."""
     in_view = [row for row in rows if row["in_view"] == "True" and row["status"] != "error"]
     answered = [row for row in in_view if row["error_mm"] not in ("", "None")]
     confidence = np.array([float(row["confidence"]) for row in answered])
     error = np.array([float(row["error_mm"]) for row in answered])
-    return confidence, error, len(in_view)
+    countable = np.array([float(row.get("edge_distance_mm") or "inf") >= EDGE_FULL_CONFIDENCE_MM for row in answered], dtype=bool)
+    return confidence, error, len(in_view), countable
 
 
 def choose_threshold(confidence: np.ndarray, error_mm: np.ndarray, target: float = 0.99) -> tuple[float, float, float]:
@@ -70,7 +74,7 @@ def choose_threshold(confidence: np.ndarray, error_mm: np.ndarray, target: float
     return threshold, float(right[above].mean()), float(above.mean())
 
 
-def plot_calibration(confidence, error_mm, threshold, png: Path) -> None:
+def plot_calibration(confidence, error_mm, countable, threshold, png: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -79,8 +83,10 @@ def plot_calibration(confidence, error_mm, threshold, png: Path) -> None:
     figure = Figure(figsize=(7, 4.5), dpi=110, layout="constrained")
     axis = figure.subplots()
     wrong = error_mm > WRONG_VERTEBRA_MM
-    axis.scatter(confidence[~wrong], error_mm[~wrong], s=8, alpha=0.6, label="right vertebra")
-    axis.scatter(confidence[wrong], error_mm[wrong], s=14, color="red", label="wrong vertebra (> 15 mm)")
+    axis.scatter(confidence[~wrong & countable], error_mm[~wrong & countable], s=8, alpha=0.6, label="right vertebra")
+    axis.scatter(confidence[wrong & countable], error_mm[wrong & countable], s=14, color="red", label="wrong vertebra (> 15 mm)")
+    axis.scatter(confidence[~countable], error_mm[~countable], s=14, marker="x", color="0.5",
+                 label=f"L3 within {EDGE_FULL_CONFIDENCE_MM:.0f} mm of the edge (always uncertain)")
     axis.axhline(WRONG_VERTEBRA_MM, color="0.6", linestyle=":", linewidth=1)
     axis.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:.2f}")
     axis.set_yscale("symlog", linthresh=5)
@@ -115,13 +121,15 @@ def main(argv=None) -> int:
     parser.add_argument("--target", type=float, default=0.99, help="share of right-vertebra answers wanted above the threshold")
     args = parser.parse_args(argv)
     rows = read_outcomes(Path(args.csv))
-    confidence, error_mm, n_in_view = in_view_answers(rows)
-    threshold, share_right, coverage = choose_threshold(confidence, error_mm, args.target)
+    confidence, error_mm, n_in_view, countable = in_view_answers(rows)
+    threshold, share_right, _ = choose_threshold(confidence[countable], error_mm[countable], args.target)
+    found = countable & (confidence >= threshold)
     summary = summarise_errors(error_mm, error_mm)  # slices are not needed here
     print(f"{len(error_mm)} of {n_in_view} in-view scans answered; wrong vertebra overall {100 * summary.wrong_vertebra:.1f} %")
-    print(f"threshold {threshold:.3f}: {100 * share_right:.2f} % right above it, coverage {100 * coverage * len(error_mm) / max(n_in_view, 1):.1f} % of in-view scans")
+    print(f"{int((~countable).sum())} answers within {EDGE_FULL_CONFIDENCE_MM:.0f} mm of the scan's edge: uncertain whatever their confidence")
+    print(f"threshold {threshold:.3f}: {100 * share_right:.2f} % right above it, coverage {100 * found.sum() / max(n_in_view, 1):.1f} % of in-view scans reported found")
     if args.png:
-        plot_calibration(confidence, error_mm, threshold, Path(args.png))
+        plot_calibration(confidence, error_mm, countable, threshold, Path(args.png))
     print("\n".join(variant_table(rows)))
     return 0
 

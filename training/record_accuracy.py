@@ -24,12 +24,12 @@ from .metrics import WRONG_VERTEBRA_MM, summarise_errors
 
 
 def accuracy_from_rows(rows: list[dict], threshold: float) -> dict:
-    confidence, error_mm, n_in_view = in_view_answers(rows)
-    thickness = [float(row["slice_thickness_mm"]) for row in rows if row["in_view"] == "True" and row["error_mm"] not in ("", "None")]
-    slices = [error / t for error, t in zip(error_mm, thickness)]
+    confidence, error_mm, n_in_view, countable = in_view_answers(rows)
+    # The error in slices as training.evaluate measured it (slice indices where the truth has one).
+    slices = [float(row["error_slices"]) for row in rows if row["in_view"] == "True" and row["status"] != "error" and row["error_mm"] not in ("", "None")]
     summary = summarise_errors(error_mm, slices)
     out_of_view = [row for row in rows if row["in_view"] == "False" and row["status"] != "error"]
-    confident = confidence >= threshold
+    confident = countable & (confidence >= threshold)  # what the engine reports as found
     return {
         "n_in_view": n_in_view,
         "n_answered": int(len(error_mm)),
@@ -61,8 +61,8 @@ def main(argv=None) -> int:
     card = read_card(card_path)
     rows = read_outcomes(Path(args.csv))
     if args.set_threshold:
-        confidence, error_mm, _ = in_view_answers(rows)
-        card.confidence_threshold = round(choose_threshold(confidence, error_mm)[0], 3)
+        confidence, error_mm, _, countable = in_view_answers(rows)
+        card.confidence_threshold = round(choose_threshold(confidence[countable], error_mm[countable])[0], 3)
     accuracy = accuracy_from_rows(rows, card.confidence_threshold)
     accuracy["description"] = args.description
     card.accuracy = {**card.accuracy, args.label: accuracy}
