@@ -1,7 +1,7 @@
 """Calibrate the confidence and break the errors down by anatomical variant, from an evaluation CSV.
 
-    python -m training.evaluate --data phantoms:600:0 --csv docs/results/synthetic_test.csv
-    python -m training.calibration docs/results/synthetic_test.csv --png docs/confidence_calibration.png
+    python -m training.evaluate --data phantoms:500:0 --phantom-pixel-mm 2 --csv docs/results/synthetic_test.csv
+    python -m training.calibration docs/results/synthetic_test.csv --png docs/images/confidence_calibration.png
 
 * The threshold: the lowest confidence above which at least 99 % of the answers (on scans whose L3 is in
   view) lie on the right vertebra (error <= 15 mm). Answers below it are reported as ``uncertain``, and so

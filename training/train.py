@@ -1,6 +1,7 @@
 """Train a window regressor and export it as an L3Spotter model (weights + model card).
 
-    python -m training.train --data phantoms:600:100000 --out L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json
+    python -m training.train --data my_cases/ --out my_model.json
+    python -m training.train --data phantoms:1000:100000 --val-data phantoms:60:900000 --out model.json  # see the README
 
 ``--data`` may be repeated and takes a ``.csv`` (``path,l3_slice``), a folder of annotated cases, or
 ``phantoms:COUNT[:FIRST_SEED]`` (see :mod:`training.annotations`). Without ``--val-data``, a share of the
