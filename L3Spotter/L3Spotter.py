@@ -72,8 +72,9 @@ the panel shows the corrected slice.</p>
 label), L3 being the third lumbar vertebra counted down from the thoracolumbar junction. The slice index is
 0-based, along the volume's own voxel axis that runs most nearly head to foot.</p>
 <p><b>Confidence</b> (0 to 1) says how well the windows' answers match the ideal ramp: the correlation
-times the ramp's slope, lowered when L3 lies so close to the scan's edge that part of it is cut. Below the model's
-threshold the status is "uncertain": check by eye. When no window sees L3 the answer is
+times the ramp's slope, lowered as L3 comes within one vertebral level (50 mm) of the scan's edge. Below the
+model's threshold, or within 50 mm of the edge (where the count cannot be checked beyond L3), the status is
+"uncertain": check by eye. When no window sees L3 the answer is
 "L3 is not in the field of view" (above or below the scan), and no fiducial is placed.</p>
 <p>See the <a href="{README_URL}">L3Spotter README</a> for installation, the command line and measured
 accuracy.</p>

@@ -151,7 +151,7 @@ class L3Detector:
             result.status = STATUS_UNCERTAIN
             result.message = (
                 f"L3's centre lies {match.edge_distance_mm:.0f} mm from the scan's edge, less than one vertebral level "
-                f"({EDGE_FULL_CONFIDENCE_MM:.0f} mm): the count cannot be checked beyond it; check the level by eye"
+                f"({EDGE_FULL_CONFIDENCE_MM:.0f} mm): the count cannot be checked beyond it"
             )
         elif match.confidence < card.confidence_threshold:
             result.status = STATUS_UNCERTAIN

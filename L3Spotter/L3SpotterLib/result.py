@@ -14,7 +14,7 @@ STATUS_ERROR = "error"
 
 STATUS_WORDS = {
     STATUS_FOUND: "L3 found",
-    STATUS_UNCERTAIN: "L3 uncertain (low confidence): check by eye",
+    STATUS_UNCERTAIN: "L3 uncertain: check by eye",
     STATUS_NOT_IN_VIEW: "L3 is not in the field of view",
     STATUS_ERROR: "error",
 }
@@ -77,6 +77,8 @@ class DetectionResult:
         where = POSITION_WORDS.get(self.l3_position, "")
         if where:
             parts.append(where)
+        if self.status == STATUS_UNCERTAIN and self.message:
+            parts.append(f"why: {self.message}")  # below the threshold, or too near the edge
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
