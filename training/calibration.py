@@ -16,12 +16,13 @@ import argparse
 import csv
 import io
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from L3SpotterLib.atomic_files import atomic_write_bytes
-from L3SpotterLib.ramp_correlation import EDGE_FULL_CONFIDENCE_MM
+from L3SpotterLib.ramp_correlation import EDGE_FULL_CONFIDENCE_MM, count_checkable
 
 from .metrics import WRONG_VERTEBRA_MM, summarise_errors
 
@@ -47,15 +48,27 @@ def parse_variants(text: str) -> dict:
     return dict(item.split("=", 1) for item in text.split(";") if "=" in item)
 
 
-def in_view_answers(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """(confidence, error in mm) of the in-view scans that got a level, the number of in-view scans, and
-    which answers lie far enough from the scan's edge to be reported ``found`` at all."""
+@dataclass(frozen=True)
+class InViewAnswers:
+    """The in-view scans of an evaluation CSV that got a level, one array entry per answer."""
+
+    confidence: np.ndarray
+    error_mm: np.ndarray
+    error_slices: np.ndarray
+    countable: np.ndarray  # far enough from the scan's edge to be reported ``found`` at all
+    n_in_view: int  # in-view scans, answered or not
+
+
+def in_view_answers(rows: list[dict]) -> InViewAnswers:
     in_view = [row for row in rows if row["in_view"] == "True" and row["status"] != "error"]
     answered = [row for row in in_view if row["error_mm"] not in ("", "None")]
-    confidence = np.array([float(row["confidence"]) for row in answered])
-    error = np.array([float(row["error_mm"]) for row in answered])
-    countable = np.array([float(row.get("edge_distance_mm") or "inf") >= EDGE_FULL_CONFIDENCE_MM for row in answered], dtype=bool)
-    return confidence, error, len(in_view), countable
+    return InViewAnswers(
+        confidence=np.array([float(row["confidence"]) for row in answered]),
+        error_mm=np.array([float(row["error_mm"]) for row in answered]),
+        error_slices=np.array([float(row["error_slices"]) for row in answered]),
+        countable=np.array([count_checkable(float(row.get("edge_distance_mm") or "inf")) for row in answered], dtype=bool),
+        n_in_view=len(in_view),
+    )
 
 
 def choose_threshold(confidence: np.ndarray, error_mm: np.ndarray, target: float = 0.99) -> tuple[float, float, float]:
@@ -121,7 +134,8 @@ def main(argv=None) -> int:
     parser.add_argument("--target", type=float, default=0.99, help="share of right-vertebra answers wanted above the threshold")
     args = parser.parse_args(argv)
     rows = read_outcomes(Path(args.csv))
-    confidence, error_mm, n_in_view, countable = in_view_answers(rows)
+    answers = in_view_answers(rows)
+    confidence, error_mm, n_in_view, countable = answers.confidence, answers.error_mm, answers.n_in_view, answers.countable
     threshold, share_right, _ = choose_threshold(confidence[countable], error_mm[countable], args.target)
     found = countable & (confidence >= threshold)
     summary = summarise_errors(error_mm, error_mm)  # slices are not needed here

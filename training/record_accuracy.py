@@ -24,10 +24,9 @@ from .metrics import WRONG_VERTEBRA_MM, summarise_errors
 
 
 def accuracy_from_rows(rows: list[dict], threshold: float) -> dict:
-    confidence, error_mm, n_in_view, countable = in_view_answers(rows)
-    # The error in slices as training.evaluate measured it (slice indices where the truth has one).
-    slices = [float(row["error_slices"]) for row in rows if row["in_view"] == "True" and row["status"] != "error" and row["error_mm"] not in ("", "None")]
-    summary = summarise_errors(error_mm, slices)
+    answers = in_view_answers(rows)
+    confidence, error_mm, n_in_view, countable = answers.confidence, answers.error_mm, answers.n_in_view, answers.countable
+    summary = summarise_errors(error_mm, answers.error_slices)  # slices as training.evaluate counted them
     out_of_view = [row for row in rows if row["in_view"] == "False" and row["status"] != "error"]
     confident = countable & (confidence >= threshold)  # what the engine reports as found
     return {
@@ -61,8 +60,8 @@ def main(argv=None) -> int:
     card = read_card(card_path)
     rows = read_outcomes(Path(args.csv))
     if args.set_threshold:
-        confidence, error_mm, _, countable = in_view_answers(rows)
-        card.confidence_threshold = round(choose_threshold(confidence[countable], error_mm[countable])[0], 3)
+        answers = in_view_answers(rows)
+        card.confidence_threshold = round(choose_threshold(answers.confidence[answers.countable], answers.error_mm[answers.countable])[0], 3)
     accuracy = accuracy_from_rows(rows, card.confidence_threshold)
     accuracy["description"] = args.description
     card.accuracy = {**card.accuracy, args.label: accuracy}

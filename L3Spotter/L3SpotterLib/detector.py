@@ -21,7 +21,7 @@ from .geometry import GeometryError, VolumeGeometry
 from .inference import DEFAULT_BATCH_SIZE, choose_device, predict_windows, prepare_for_inference
 from .mip import Projection, project_views
 from .model_card import load_model, resolve_card_path
-from .ramp_correlation import EDGE_FULL_CONFIDENCE_MM, match_ramp
+from .ramp_correlation import EDGE_FULL_CONFIDENCE_MM, count_checkable, match_ramp
 from .spine_point import vertebra_point_ras
 from .result import (
     STATUS_FOUND,
@@ -145,7 +145,7 @@ class L3Detector:
         result.l3_slice = int(np.clip(np.floor(geometry.z_ras_mm_to_slice(z_ras_mm) + 0.5), 0, geometry.n_slices - 1))
         r, a, _ = vertebra_point_ras(voxels, geometry, z_ras_mm)
         result.l3_point_ras_mm = [round(r, 2), round(a, 2), result.l3_z_ras_mm]
-        if match.edge_distance_mm < EDGE_FULL_CONFIDENCE_MM:
+        if not count_checkable(match.edge_distance_mm):
             # Whatever the confidence: the vertebra beyond this one is not wholly in the scan, so a cut L3
             # with its neighbour taken for it cannot be ruled out (the chest CT that ends in the lumbar spine).
             result.status = STATUS_UNCERTAIN

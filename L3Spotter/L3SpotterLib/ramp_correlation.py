@@ -99,6 +99,11 @@ def match_ramp(
     return RampMatch(l3_row, correlation, slope, confidence, position, edge_distance_mm)
 
 
+def count_checkable(edge_distance_mm: float) -> bool:
+    """Whether an answer lies far enough from the scan's edge to be reported ``found`` at all."""
+    return edge_distance_mm >= EDGE_FULL_CONFIDENCE_MM
+
+
 def edge_confidence_factor(edge_distance_mm: float) -> float:
     """0 when L3 is surely cut, 1 when L3 and the vertebra beyond it are in the scan, linear between."""
     span = EDGE_FULL_CONFIDENCE_MM - EDGE_SURELY_CUT_MM
