@@ -68,7 +68,6 @@ def time_stages(detector, voxels, matrix, stride_px: int | None, repeats: int) -
     import torch
 
     from L3SpotterLib.geometry import VolumeGeometry
-    from L3SpotterLib.inference import predict_windows
     from L3SpotterLib.ramp_correlation import match_ramp
     from L3SpotterLib.windows import extract_windows, padded_for_windows, window_tops
 
@@ -86,7 +85,7 @@ def time_stages(detector, voxels, matrix, stride_px: int | None, repeats: int) -
         extract_windows(padded_for_windows(stacked, card.window_height_px), tops, card.window_height_px)
         windows_time = time.perf_counter() - windows_start
         cnn_start = time.perf_counter()
-        predictions = predict_windows(detector.network, stacked, tops, card.window_height_px, detector.device, detector.batch_size)
+        tops, predictions = detector.window_predictions(stacked, stride)
         if detector.device.type == "cuda":
             torch.cuda.synchronize()
         cnn_time = time.perf_counter() - cnn_start - 0.0
@@ -95,7 +94,7 @@ def time_stages(detector, voxels, matrix, stride_px: int | None, repeats: int) -
         correlation_time = time.perf_counter() - correlation_start
         times["mip"].append(mip_done - start)
         times["windows"].append(windows_time)
-        # predict_windows extracts its own windows batch by batch: the CNN stage is the rest of its time.
+        # window_predictions extracts its own windows batch by batch: the CNN stage is the rest of its time.
         times["cnn"].append(max(0.0, cnn_time - windows_time))
         times["correlation"].append(correlation_time)
         times["total"].append((mip_done - start) + cnn_time + correlation_time)

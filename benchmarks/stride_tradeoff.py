@@ -35,10 +35,8 @@ def main(argv=None) -> int:
 
     from L3SpotterLib.detector import L3Detector
     from L3SpotterLib.geometry import VolumeGeometry
-    from L3SpotterLib.inference import predict_windows
     from L3SpotterLib.phantom import generate_phantom
     from L3SpotterLib.ramp_correlation import match_ramp
-    from L3SpotterLib.windows import window_tops
     from training.metrics import WRONG_VERTEBRA_MM, share_wrong_or_missed, summarise_errors
     from training.projection_cache import phantom_l3_level
 
@@ -54,8 +52,7 @@ def main(argv=None) -> int:
         for stride in args.strides:
             record = records[stride]
             started = time.perf_counter()
-            tops = window_tops(stacked.shape[1], card.window_height_px, stride)
-            predictions = predict_windows(detector.network, stacked, tops, card.window_height_px, detector.device, detector.batch_size)
+            tops, predictions = detector.window_predictions(stacked, stride)
             match = match_ramp(tops, predictions, card.window_height_px, stacked.shape[1], card.row_mm, card.confidence_threshold)
             record["seconds"].append(time.perf_counter() - started)
             found = match.l3_row is not None and match.l3_position not in ("above_scan", "below_scan")

@@ -48,6 +48,13 @@ def test_the_card_records_measured_accuracy_and_a_calibrated_threshold():
     assert 0.0 < card.confidence_threshold < 1.0
 
 
+def test_the_output_curve_comes_from_validation_phantoms_not_the_test_set():
+    card = read_card(resolve_card_path(None))
+    assert card.output_curve, "fit it with training.fit_output_curve on the validation set (see the README)"
+    assert card.output_curve["fitted_on"] == card.training_data["validation"]
+    assert not any(spec.startswith("phantoms:500:0") for spec in card.output_curve["fitted_on"])
+
+
 def test_shipped_model_finds_l3_on_the_totalsegmentator_scan(shipped_detector, totalseg_case):
     known_slice = json.loads((totalseg_case / "case.json").read_text())["l3_slice"]
     result = shipped_detector.detect_path(totalseg_case / "ct.nii.gz")

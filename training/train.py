@@ -28,6 +28,7 @@ from L3SpotterLib.networks import BACKBONES, WindowRegressor
 from .annotations import AnnotatedScan, read_data_spec
 from .evaluation import row_errors_mm
 from .pretrained import initialise
+from .fit_output_curve import curve_field, fit_output_curve, window_predictions_and_targets
 from .projection_cache import ProjectionSpec, load_projections
 from .trainer import FitConfig, fit
 from .window_sampler import Augmentation, TrainingProjection, WindowSampler
@@ -198,6 +199,14 @@ def main(argv=None) -> int:
         },
         accuracy={"validation_mean_error_mm": record["best_validation_error_mm"]},
     )
+    if any(projection.in_view for projection in val_projections):
+        # The curve is part of the model: fitted on the validation set, as training.fit_output_curve does.
+        predictions, targets = window_predictions_and_targets(network, val_projections, shape.window_height_px, card.default_stride_px, device)
+        fitted_on = args.val_data or [f"{len(validation)} held-out training cases"]
+        try:
+            card.output_curve = curve_field(fit_output_curve(predictions, targets), fitted_on, len(predictions))
+        except ValueError as error:  # a network trained for a few steps may predict one value everywhere
+            print(f"no output curve: {error}", file=sys.stderr)
     save_model(network.cpu(), card, out)
     print(f"wrote {out} and {out.with_suffix('.pt')} (best validation error {record['best_validation_error_mm']} mm)", file=sys.stderr)
     return 0

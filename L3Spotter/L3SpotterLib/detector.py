@@ -20,6 +20,7 @@ from .errors import InputError, L3SpotterError
 from .geometry import GeometryError, VolumeGeometry
 from .inference import DEFAULT_BATCH_SIZE, choose_device, predict_windows, prepare_for_inference
 from .mip import Projection, project_views
+from .output_curve import correct_predictions, curve_from_card_field
 from .model_card import load_model, resolve_card_path
 from .ramp_correlation import EDGE_FULL_CONFIDENCE_MM, count_checkable, match_ramp
 from .spine_point import vertebra_point_ras
@@ -47,6 +48,7 @@ class L3Detector:
         self.network = prepare_for_inference(network).to(self.device)
         self.model_path = resolve_card_path(model)
         self.batch_size = batch_size
+        self.output_curve = curve_from_card_field(self.card.output_curve)
 
     @property
     def model_info(self) -> dict:
@@ -55,6 +57,15 @@ class L3Detector:
     def projections(self, voxels: np.ndarray, geometry: VolumeGeometry) -> list[Projection]:
         """The model's views of the volume, on the model's grid (one per entry of the card's views)."""
         return project_views(voxels, geometry, self.card.views, self.card.grid)
+
+    def window_predictions(
+        self, stacked_views: np.ndarray, stride_px: int, progress: Callable[[float], None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(tops, predictions)`` of the windows over ``[views, rows, width]``, through the card's output curve."""
+        height_px = self.card.window_height_px
+        tops = window_tops(stacked_views.shape[1], height_px, stride_px)
+        predictions = predict_windows(self.network, stacked_views, tops, height_px, self.device, self.batch_size, progress)
+        return tops, correct_predictions(predictions, self.output_curve)
 
     def detect_path(self, path, stride_px: int | None = None, progress: Callable[[float], None] | None = None) -> DetectionResult:
         """Load a file or DICOM folder and detect; any problem becomes a result with status ``error``."""
@@ -107,8 +118,7 @@ class L3Detector:
         started = time.perf_counter()
         stacked = np.stack([projection.pixels for projection in projections])
         n_rows = stacked.shape[1]
-        tops = window_tops(n_rows, card.window_height_px, stride_px)
-        predictions = predict_windows(self.network, stacked, tops, card.window_height_px, self.device, self.batch_size, progress)
+        tops, predictions = self.window_predictions(stacked, stride_px, progress)
         timings["cnn"] = time.perf_counter() - started
 
         started = time.perf_counter()

@@ -18,6 +18,7 @@ from .checksums import sha256_of_file
 from .errors import ModelError
 from .mip import VIEWS, MipGrid
 from .networks import BACKBONES
+from .output_curve import curve_problems
 
 CARD_FORMAT = "l3spotter-model-card/1"
 MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
@@ -38,6 +39,8 @@ class ModelCard:
     weights_sha256: str = ""
     default_stride_px: int = 2
     confidence_threshold: float = 0.5
+    # Knots that undo the network's measured bend of its predictions (see output_curve); {} for none.
+    output_curve: dict = field(default_factory=dict)
     training_data: dict = field(default_factory=dict)
     accuracy: dict = field(default_factory=dict)
     notes: str = ""
@@ -68,6 +71,11 @@ class ModelCard:
             problems.append(f"hu_window {self.hu_window!r} must be [low, high] with low < high")
         if self.default_stride_px < 1:
             problems.append("default_stride_px must be at least 1")
+        if self.output_curve:
+            if not isinstance(self.output_curve, dict) or not {"raw", "target"} <= set(self.output_curve):
+                problems.append("output_curve must hold 'raw' and 'target' knot lists")
+            else:
+                problems.extend(f"output_curve: {problem}" for problem in curve_problems(self.output_curve["raw"], self.output_curve["target"]))
         if problems:
             raise ModelError(f"{source}: invalid model card: " + "; ".join(problems))
 
