@@ -35,6 +35,22 @@ def test_variant_table_counts_each_group():
     assert "| 11 rib pairs | 1 | - | 0.0 % (0/1) | 1 |" in table
 
 
+def test_the_evaluation_report_separates_absent_and_cut_l3():
+    from training.evaluate import CaseOutcome, phantom_l3_visibility, summarise
+
+    assert phantom_l3_visibility({"l3_slice": 40, "vertebrae": {"L3": {}}}) == "whole"
+    assert phantom_l3_visibility({"l3_slice": None, "vertebrae": {"L2": {}, "L3": {}}}) == "cut"
+    assert phantom_l3_visibility({"l3_slice": None, "vertebrae": {"T12": {}}}) == "absent"
+    outcomes = [
+        CaseOutcome("a", False, None, None, "not_in_view", None, None, 0.1, "below_scan", None, 3.0, None, None, l3_visibility="absent"),
+        CaseOutcome("b", False, None, None, "uncertain", 9, 5.0, 0.1, "at_inferior_edge", 10.0, 3.0, None, None, l3_visibility="absent"),
+        CaseOutcome("c", False, None, None, "uncertain", 9, 5.0, 0.1, "at_inferior_edge", 10.0, 3.0, None, None, l3_visibility="cut"),
+    ]
+    text = "\n".join(summarise(outcomes).lines())
+    assert "L3 absent from the scan (2 cases): called not_in_view 50.0 %" in text
+    assert "L3 cut by the scan's edge (1 cases): uncertain 1" in text
+
+
 def test_record_accuracy_writes_the_card_but_not_the_weights(tmp_path):
     import csv
     import json
@@ -51,7 +67,10 @@ def test_record_accuracy_writes_the_card_but_not_the_weights(tmp_path):
     rows = [
         CaseOutcome("a", True, 10.0, 3, "found", 3, 12.0, 0.9, "inside", 60.0, 3.0, 2.0, 0.67),
         CaseOutcome("b", True, 10.0, 3, "found", 13, 40.0, 0.3, "inside", 70.0, 3.0, 30.0, 10.0),
-        CaseOutcome("c", False, None, None, "not_in_view", None, None, 0.1, "below_scan", None, 3.0, None, None),
+        CaseOutcome("c", False, None, None, "not_in_view", None, None, 0.1, "below_scan", None, 3.0, None, None, l3_visibility="absent"),
+        # L3 cut by the edge: one answered near the edge (uncertain), one answered far from it and confidently.
+        CaseOutcome("e", False, 10.0, None, "uncertain", 4, 14.0, 0.2, "at_inferior_edge", 12.0, 3.0, None, None, l3_visibility="cut"),
+        CaseOutcome("f", False, 10.0, None, "uncertain", 40, 110.0, 0.92, "inside", 80.0, 3.0, None, None, l3_visibility="cut"),
         # Most confident of all, but within one vertebral level of the edge: uncertain whatever its confidence.
         CaseOutcome("d", True, 10.0, 3, "uncertain", 4, 14.0, 0.95, "inside", 30.0, 3.0, 4.0, 1.0),
     ]
@@ -66,6 +85,9 @@ def test_record_accuracy_writes_the_card_but_not_the_weights(tmp_path):
     assert written["confidence_threshold"] == 0.9
     accuracy = written["accuracy"]["synthetic_test"]
     assert accuracy["mean_error_mm"] == 12.0 and accuracy["wrong_vertebra_over_15mm"] == pytest.approx(1 / 3, abs=1e-4)
-    assert accuracy["out_of_view_called_not_in_view"] == 1.0
+    assert accuracy["out_of_view_called_not_in_view"] == pytest.approx(1 / 3, abs=1e-4)
+    assert accuracy["n_l3_absent"] == 1 and accuracy["l3_absent_called_not_in_view"] == 1.0
+    # "f" was uncertain under the evaluation's threshold but is found under the calibrated 0.9.
+    assert accuracy["n_l3_cut"] == 2 and accuracy["l3_cut_reported_found"] == 0.5
     assert accuracy["coverage_above_threshold"] == pytest.approx(1 / 3, abs=1e-4)  # only "a" is reported found
     load_model(tmp_path / "m.json")  # still a valid model

@@ -46,6 +46,8 @@ class CaseOutcome:
     error_slices: float | None
     variants: str = ""
     message: str = ""
+    # whole: L3 wholly in the scan; cut: partly in it (the chest CT that ends in L3); absent: none of it.
+    l3_visibility: str = ""
 
 
 # Each worker process loads the model once.
@@ -79,6 +81,7 @@ def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, ph
         phantom = generate_phantom(scan.phantom_seed, voxel_mm=phantom_voxel_mm, **overrides)
         true_z, in_view = phantom_l3_level(phantom)
         true_slice = phantom.case.get("l3_slice")
+        visibility = phantom_l3_visibility(phantom.case)
         variants = ";".join(f"{key}={value}" for key, value in sorted(_flat_variants(phantom.variants).items()))
         geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(phantom.ct.shape)))
         result = detector.detect_array(phantom.ct, geometry, source=scan.case_id, stride_px=stride)
@@ -88,6 +91,7 @@ def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, ph
         volume = load_ct(scan.ct_path)
         true_z, in_view = scan.l3_z_ras_mm, scan.l3_z_ras_mm is not None
         true_slice = None if true_z is None else int(np.floor(volume.geometry.z_ras_mm_to_slice(true_z) + 0.5))
+        visibility = "whole" if in_view else ""
         geometry = volume.geometry
         result = detector.detect_array(volume.voxels, geometry, source=scan.ct_path, stride_px=stride)
     thickness = geometry.slice_thickness_mm
@@ -99,7 +103,15 @@ def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, ph
         case_id=scan.case_id, in_view=bool(in_view), true_z_ras_mm=true_z, true_slice=true_slice, status=result.status,
         l3_slice=result.l3_slice, l3_z_ras_mm=result.l3_z_ras_mm, confidence=result.confidence, l3_position=result.l3_position,
         edge_distance_mm=result.edge_distance_mm, slice_thickness_mm=thickness, error_mm=error_mm, error_slices=error_slices, variants=variants, message=result.message,
+        l3_visibility=visibility,
     )
+
+
+def phantom_l3_visibility(case: dict) -> str:
+    """How much of L3 a phantom's scan holds: whole, cut (some L3 label voxels) or absent (none)."""
+    if case.get("l3_slice") is not None:
+        return "whole"
+    return "cut" if "L3" in case.get("vertebrae", {}) else "absent"
 
 
 def _flat_variants(variants: dict, prefix: str = "") -> dict:
@@ -149,13 +161,23 @@ class EvaluationReport:
     n_uncertain: int
     n_out_of_view: int
     n_out_of_view_called_not_in_view: int
+    n_absent: int  # none of L3 in the scan
+    n_absent_called_not_in_view: int
+    n_cut: int  # L3 cut by the scan's edge
+    n_cut_by_status: dict
     n_errors: int
 
     def lines(self) -> list[str]:
         lines = [f"L3 in view ({self.n_in_view} cases; {self.n_in_view_missed} missed, {self.n_uncertain} uncertain): {self.in_view.as_row()}"]
         if self.n_out_of_view:
             share = self.n_out_of_view_called_not_in_view / self.n_out_of_view
-            lines.append(f"L3 not in view ({self.n_out_of_view} cases): called not_in_view {100 * share:.1f} %")
+            lines.append(f"L3 not wholly in view ({self.n_out_of_view} cases): called not_in_view {100 * share:.1f} %")
+        if self.n_absent:
+            share = self.n_absent_called_not_in_view / self.n_absent
+            lines.append(f"  L3 absent from the scan ({self.n_absent} cases): called not_in_view {100 * share:.1f} %")
+        if self.n_cut:
+            statuses = ", ".join(f"{status} {count}" for status, count in sorted(self.n_cut_by_status.items()))
+            lines.append(f"  L3 cut by the scan's edge ({self.n_cut} cases): {statuses}")
         if self.n_errors:
             lines.append(f"errors: {self.n_errors}")
         return lines
@@ -165,6 +187,11 @@ def summarise(outcomes: list[CaseOutcome]) -> EvaluationReport:
     in_view = [o for o in outcomes if o.in_view and o.status != "error"]
     located = [o for o in in_view if o.error_mm is not None]
     out_of_view = [o for o in outcomes if not o.in_view and o.status != "error"]
+    absent = [o for o in out_of_view if o.l3_visibility == "absent"]
+    cut = [o for o in out_of_view if o.l3_visibility == "cut"]
+    cut_by_status = {}
+    for outcome in cut:
+        cut_by_status[outcome.status] = cut_by_status.get(outcome.status, 0) + 1
     return EvaluationReport(
         in_view=summarise_errors([o.error_mm for o in located], [o.error_slices for o in located]),
         n_in_view=len(in_view),
@@ -172,6 +199,10 @@ def summarise(outcomes: list[CaseOutcome]) -> EvaluationReport:
         n_uncertain=sum(1 for o in located if o.status == "uncertain"),
         n_out_of_view=len(out_of_view),
         n_out_of_view_called_not_in_view=sum(1 for o in out_of_view if o.status == "not_in_view"),
+        n_absent=len(absent),
+        n_absent_called_not_in_view=sum(1 for o in absent if o.status == "not_in_view"),
+        n_cut=len(cut),
+        n_cut_by_status=cut_by_status,
         n_errors=sum(1 for o in outcomes if o.status == "error"),
     )
 
