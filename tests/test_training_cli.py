@@ -132,3 +132,51 @@ def test_sampled_windows_show_l3_where_their_target_says():
             assert abs(np.argmax(profile) - target * 64) <= 2.0
             checked += 1
     assert checked > 100
+
+
+def test_fit_output_curve_writes_the_curve_into_the_card_and_leaves_the_weights(tmp_path):
+    """On the shipped network and two validation phantoms: a valid, increasing curve, with its provenance."""
+    import shutil
+
+    from L3SpotterLib.model_card import resolve_card_path
+    from L3SpotterLib.output_curve import curve_from_card_field
+    from training import fit_output_curve
+
+    shipped = resolve_card_path(None)
+    for suffix in (".json", ".pt"):
+        shutil.copy(shipped.with_suffix(suffix), tmp_path / shipped.with_suffix(suffix).name)
+    card_path = tmp_path / shipped.name
+    before = read_card(card_path)
+    code = fit_output_curve.main([
+        str(card_path), "--data", "phantoms:2:900000", "--phantom-voxel-mm", "4", "--workers", "1",
+        "--cache-dir", str(tmp_path / "cache"),
+    ])
+    assert code == 0
+    after = read_card(card_path)
+    assert after.weights_sha256 == before.weights_sha256
+    assert after.output_curve["fitted_on"] == ["phantoms:2:900000"]
+    assert after.output_curve["phantom_acquisition"] == "4 mm isotropic voxels"
+    curve = curve_from_card_field(after.output_curve)
+    assert curve.target[0] == 0.0 and curve.target[-1] == 1.0 and len(curve.raw) >= 6
+    L3Detector(card_path, device="cpu")  # the engine loads it
+
+
+def test_realistic_phantom_projections_have_their_own_cache_key_and_pixels(tmp_path):
+    """--phantom-pixel-mm: phantoms acquired as real scans are (drawn slice thickness, noise) with these
+    in-plane pixels, exactly as training.evaluate makes them."""
+    from L3SpotterLib.mip import project_views
+    from L3SpotterLib.model_card import resolve_card_path
+    from L3SpotterLib.phantom import generate_phantom
+    from training.annotations import read_data_spec
+    from training.projection_cache import ProjectionSpec, load_projections
+
+    grid = read_card(resolve_card_path(None)).grid
+    isotropic = ProjectionSpec(views=("frontal",), grid=grid, phantom_voxel_mm=4.0)
+    realistic = ProjectionSpec(views=("frontal",), grid=grid, phantom_voxel_mm=None, phantom_pixel_mm=4.0)
+    assert isotropic.key() != realistic.key()
+    [projection] = load_projections(read_data_spec("phantoms:1:900001"), realistic, tmp_path, progress=False)
+    phantom = generate_phantom(900001, pixel_spacing_mm=4.0)
+    geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(phantom.ct.shape)))
+    assert projection.slice_thickness_mm == pytest.approx(geometry.slice_thickness_mm)
+    [expected] = project_views(phantom.ct, geometry, ("frontal",), grid)
+    np.testing.assert_allclose(projection.pixels[0], expected.pixels, atol=1e-3)  # the cache stores float16

@@ -3,7 +3,7 @@
     python -m training.crossval --data my_cases/ --folds 5
 
 Each fold trains on the other folds (holding out a tenth of them for early stopping) with the same
-settings as ``training.train``, then locates L3 on its own cases with the engine's windows and ramp
+settings as ``training.train`` (its output curve fitted on that tenth), then locates L3 on its own cases with the engine's windows and ramp
 correlation. A case whose L3 the model does not find counts as missed and as on the wrong vertebra.
 """
 
@@ -18,9 +18,11 @@ import numpy as np
 import torch
 
 from L3SpotterLib.inference import choose_device
+from L3SpotterLib.output_curve import OutputCurve
 
 from .annotations import read_data_spec
 from .evaluation import locate_l3
+from .fit_output_curve import fit_output_curve, window_predictions_and_targets
 from .metrics import WRONG_VERTEBRA_MM, share_within_1_slice, share_wrong_or_missed, summarise_errors
 from .projection_cache import ProjectionSpec, load_projections
 from .train import TrainingSettings, add_shape_arguments, shape_from_args, split_validation, train_model
@@ -34,12 +36,23 @@ def fold_of_each_case(n_cases: int, folds: int, seed: int) -> np.ndarray:
     return assignment
 
 
-def fold_errors(network, projections, settings: TrainingSettings, stride_px: int, device) -> tuple[list[float], list[float], int]:
+def fold_output_curve(network, validation, settings: TrainingSettings, stride_px: int, device) -> OutputCurve | None:
+    """The fold's output curve, fitted on its validation cases as training does; None if it cannot be."""
+    if not any(projection.in_view for projection in validation):
+        return None
+    predictions, targets = window_predictions_and_targets(network, validation, settings.shape.window_height_px, stride_px, device)
+    try:
+        return fit_output_curve(predictions, targets)
+    except ValueError:
+        return None
+
+
+def fold_errors(network, projections, settings: TrainingSettings, stride_px: int, device, output_curve=None) -> tuple[list[float], list[float], int]:
     """(errors in mm, errors in slices, number missed) on one fold's cases."""
     shape = settings.shape
     errors_mm, errors_slices, missed = [], [], 0
     for projection in projections:
-        match = locate_l3(network, projection, shape.window_height_px, shape.row_mm, stride_px, device)
+        match = locate_l3(network, projection, shape.window_height_px, shape.row_mm, stride_px, device, output_curve=output_curve)
         if match.l3_row is None or match.l3_position in ("above_scan", "below_scan"):
             missed += 1
             continue
@@ -87,7 +100,8 @@ def main(argv=None) -> int:
             fit=FitConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, validate_every=max(50, args.steps // 12), patience=6, seed=args.seed + fold),
         )
         network, _ = train_model(training, validation, settings, device)
-        errors_mm, errors_slices, missed = fold_errors(network, held_out, settings, args.stride, device)
+        curve = fold_output_curve(network, validation, settings, args.stride, device)
+        errors_mm, errors_slices, missed = fold_errors(network, held_out, settings, args.stride, device, curve)
         rows.append((fold, summarise_errors(errors_mm, errors_slices), missed, len(held_out)))
         all_mm += errors_mm
         all_slices += errors_slices

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from L3SpotterLib.inference import predict_windows
+from L3SpotterLib.output_curve import OutputCurve, correct_predictions
 from L3SpotterLib.ramp_correlation import RampMatch, match_ramp
 from L3SpotterLib.windows import window_tops
 
@@ -20,10 +21,11 @@ def locate_l3(
     stride_px: int,
     device: torch.device,
     confidence_threshold: float = 0.5,
+    output_curve: OutputCurve | None = None,
 ) -> RampMatch:
     n_rows = projection.pixels.shape[1]
     tops = window_tops(n_rows, height_px, stride_px)
-    predictions = predict_windows(network, projection.pixels, tops, height_px, device)
+    predictions = correct_predictions(predict_windows(network, projection.pixels, tops, height_px, device), output_curve)
     return match_ramp(tops, predictions, height_px, n_rows, row_mm, confidence_threshold)
 
 

@@ -88,6 +88,8 @@ def main(argv=None) -> int:
     parser.add_argument("--stride", type=int, default=None, help="window stride (default: the model's)")
     parser.add_argument("--cache-dir", default="cache/projections")
     parser.add_argument("--phantom-voxel-mm", type=float, default=2.0, help="voxel size of phantoms made on the fly")
+    parser.add_argument("--phantom-pixel-mm", type=float, default=None,
+                        help="instead: realistic phantom acquisitions (drawn slice thickness, noise) with these in-plane pixels")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -96,13 +98,20 @@ def main(argv=None) -> int:
     network, card = load_model(card_path)
     network = prepare_for_inference(network)
     scans = [scan for spec in args.data for scan in read_data_spec(spec, args.labels)]
-    spec = ProjectionSpec(views=tuple(card.views), grid=card.grid, phantom_voxel_mm=args.phantom_voxel_mm)
+    realistic = args.phantom_pixel_mm is not None
+    spec = ProjectionSpec(
+        views=tuple(card.views), grid=card.grid, phantom_voxel_mm=None if realistic else args.phantom_voxel_mm, phantom_pixel_mm=args.phantom_pixel_mm,
+    )
     projections = load_projections(scans, spec, Path(args.cache_dir), workers=args.workers)
     stride = args.stride or card.default_stride_px
     predictions, targets = window_predictions_and_targets(network, projections, card.window_height_px, stride, torch.device("cpu"))
     curve = fit_output_curve(predictions, targets, args.bins)
 
     card.output_curve = curve_field(curve, args.data, len(predictions))
+    card.output_curve["phantom_acquisition"] = (
+        f"realistic, {args.phantom_pixel_mm:g} mm in-plane pixels" if realistic else f"{args.phantom_voxel_mm:g} mm isotropic voxels"
+    )
+    card.output_curve["command"] = "python -m training.fit_output_curve " + " ".join(argv if argv is not None else sys.argv[1:])
     card.validate(str(card_path))
     atomic_write_text(card_path, json.dumps(card.to_dict(), indent=2) + "\n")
     print(json.dumps(card.output_curve))

@@ -37,12 +37,18 @@ class ProjectionSpec:
     phantom_voxel_mm: float | None = 2.0
     # Domain randomisation: each phantom's tissue HU wander towards random by up to this much (0..1).
     phantom_intensity_randomization: float = 0.0
+    # With phantom_voxel_mm None: realistic acquisitions (drawn slice thickness, noise) with these in-plane
+    # pixels, as training.evaluate makes them with --phantom-pixel-mm.
+    phantom_pixel_mm: float | None = None
 
     def key(self) -> str:
-        text = json.dumps([
+        fields = [
             PROJECTION_VERSION, list(self.views), self.grid.row_mm, self.grid.col_mm, self.grid.width_px,
             list(self.grid.hu_window), self.phantom_voxel_mm, self.phantom_intensity_randomization,
-        ])
+        ]
+        if self.phantom_pixel_mm is not None:  # only then, so that existing caches keep their keys
+            fields.append(self.phantom_pixel_mm)
+        text = json.dumps(fields)
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -99,9 +105,11 @@ def compute_projection(scan: AnnotatedScan, spec: ProjectionSpec) -> TrainingPro
     if scan.phantom_seed is not None:
         from L3SpotterLib.phantom import generate_phantom
 
+        overrides = {} if spec.phantom_pixel_mm is None else {"pixel_spacing_mm": spec.phantom_pixel_mm}
         phantom = generate_phantom(
             scan.phantom_seed, voxel_mm=spec.phantom_voxel_mm,
             intensity_randomization=phantom_randomization(scan.phantom_seed, spec.phantom_intensity_randomization),
+            **overrides,
         )
         voxels = phantom.ct
         geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(voxels.shape)))

