@@ -132,16 +132,23 @@ def main(argv=None) -> int:
     parser.add_argument("csv", help="the per-case CSV of training.evaluate")
     parser.add_argument("--png", default=None, help="write the error-against-confidence plot here")
     parser.add_argument("--target", type=float, default=0.99, help="share of right-vertebra answers wanted above the threshold")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="report this threshold (e.g. the card's, chosen on a calibration set) instead of choosing one here")
     args = parser.parse_args(argv)
     rows = read_outcomes(Path(args.csv))
     answers = in_view_answers(rows)
     confidence, error_mm, n_in_view, countable = answers.confidence, answers.error_mm, answers.n_in_view, answers.countable
-    threshold, share_right, _ = choose_threshold(confidence[countable], error_mm[countable], args.target)
+    if args.threshold is None:
+        threshold = choose_threshold(confidence[countable], error_mm[countable], args.target)[0]
+        how = "chosen on this set"
+    else:
+        threshold, how = args.threshold, "given"
     found = countable & (confidence >= threshold)
+    share_right = float((error_mm[found] <= WRONG_VERTEBRA_MM).mean()) if found.any() else 0.0
     summary = summarise_errors(error_mm, error_mm)  # slices are not needed here
     print(f"{len(error_mm)} of {n_in_view} in-view scans answered; wrong vertebra overall {100 * summary.wrong_vertebra:.1f} %")
     print(f"{int((~countable).sum())} answers within {EDGE_FULL_CONFIDENCE_MM:.0f} mm of the scan's edge: uncertain whatever their confidence")
-    print(f"threshold {threshold:.3f}: {100 * share_right:.2f} % right above it, coverage {100 * found.sum() / max(n_in_view, 1):.1f} % of in-view scans reported found")
+    print(f"threshold {threshold:.3f} ({how}): {100 * share_right:.2f} % right above it, coverage {100 * found.sum() / max(n_in_view, 1):.1f} % of in-view scans reported found")
     if args.png:
         plot_calibration(confidence, error_mm, countable, threshold, Path(args.png))
     print("\n".join(variant_table(rows)))

@@ -1,12 +1,13 @@
 """Write a model's measured accuracy, and its calibrated confidence threshold, into its model card.
 
     python -m training.record_accuracy L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json \\
-        --csv docs/results/synthetic_test.csv --set-threshold
+        --csv docs/results/synthetic_test.csv --calibration-csv docs/results/calibration_set.csv
 
 The figures come from a ``training.evaluate`` CSV; the card's weights (and their SHA-256) are untouched.
-With ``--set-threshold`` the card's ``confidence_threshold`` becomes the calibrated one (see
-``training.calibration``), and the figures are recomputed with it, since it moves answers from ``found``
-to ``uncertain``.
+With ``--calibration-csv`` the card's ``confidence_threshold`` is first chosen on that CSV (see
+``training.calibration``): a calibration set disjoint from the test set, so that the test figures above
+the threshold are not flattered by having chosen it there. The figures are computed with the card's
+threshold, since it moves answers from ``found`` to ``uncertain``.
 """
 
 from __future__ import annotations
@@ -76,17 +77,20 @@ def main(argv=None) -> int:
     parser.add_argument("card")
     parser.add_argument("--csv", required=True, help="per-case CSV of training.evaluate")
     parser.add_argument("--label", default="synthetic_test", help="name of this measurement in the card")
-    parser.add_argument("--set-threshold", action="store_true", help="also calibrate and store the confidence threshold")
+    parser.add_argument("--calibration-csv", default=None,
+                        help="choose the confidence threshold on this training.evaluate CSV (disjoint from --csv) and store it")
     parser.add_argument("--description", default="", help="what the test set is and the command that made the CSV")
     args = parser.parse_args(argv)
     card_path = Path(args.card)
     card = read_card(card_path)
     rows = read_outcomes(Path(args.csv))
-    if args.set_threshold:
-        answers = in_view_answers(rows)
+    if args.calibration_csv:
+        answers = in_view_answers(read_outcomes(Path(args.calibration_csv)))
         card.confidence_threshold = round(choose_threshold(answers.confidence[answers.countable], answers.error_mm[answers.countable])[0], 3)
     accuracy = accuracy_from_rows(rows, card.confidence_threshold)
     accuracy["description"] = args.description
+    if args.calibration_csv:
+        accuracy["threshold_chosen_on"] = args.calibration_csv
     card.accuracy = {**card.accuracy, args.label: accuracy}
     card.validate(str(card_path))
     atomic_write_text(card_path, json.dumps(card.to_dict(), indent=2) + "\n")
