@@ -23,7 +23,7 @@ slicer = pytest.importorskip("slicer")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "L3Spotter" / "Testing" / "Python"))
 
-from L3SpotterScenarios import ScenarioCase, buildSceneWithSliceViews  # noqa: E402
+from L3SpotterScenarios import ScenarioCase, buildSceneWithSliceViews, releaseSceneWithSliceViews  # noqa: E402
 from test_slicer_mrml import known_l3_z_ras_mm, oracle_detector  # noqa: E402,F401  (fixtures)
 
 from L3SpotterLib import mrml  # noqa: E402
@@ -74,7 +74,8 @@ def scene(monkeypatch):
     monkeypatch.setattr(slicer, "mrmlScene", scene, raising=False)
     monkeypatch.setattr(slicer, "modules", modules, raising=False)
     yield scene
-    del keep_alive
+    volumes_logic.SetMRMLScene(None)
+    releaseSceneWithSliceViews(scene, keep_alive)
 
 
 @pytest.fixture()

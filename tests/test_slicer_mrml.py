@@ -24,7 +24,7 @@ import vtk  # noqa: E402  (after slicer: the scenarios need both)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "L3Spotter" / "Testing" / "Python"))
 
-from L3SpotterScenarios import L3SpotterScenarios, ScenarioCase, buildSceneWithSliceViews  # noqa: E402
+from L3SpotterScenarios import L3SpotterScenarios, ScenarioCase, buildSceneWithSliceViews, releaseSceneWithSliceViews  # noqa: E402
 from ramp_oracle import RampOracle  # noqa: E402
 
 from L3SpotterLib import mrml  # noqa: E402
@@ -74,7 +74,7 @@ class TestScenariosOnTheTotalSegmentatorScan(L3SpotterScenarios):
 def scene_with_views():
     scene, keep_alive = buildSceneWithSliceViews()
     yield scene
-    del keep_alive
+    releaseSceneWithSliceViews(scene, keep_alive)
 
 
 def load_totalseg(scene, totalseg_case):

@@ -77,6 +77,20 @@ def buildSceneWithSliceViews():
     return scene, (applicationLogic, sliceLogics)
 
 
+def releaseSceneWithSliceViews(scene, keepAlive):
+    """Take apart what :func:`buildSceneWithSliceViews` built, in a fixed order.
+
+    The slice logics hold raw pointers to the application logic, so they leave the scene and drop that
+    pointer first; left to garbage collection, the order of destruction would be up to chance.
+    """
+    applicationLogic, sliceLogics = keepAlive
+    for sliceLogic in sliceLogics:
+        sliceLogic.SetMRMLScene(None)
+        sliceLogic.SetMRMLApplicationLogic(None)
+    applicationLogic.SetMRMLScene(None)
+    scene.Clear(True)
+
+
 def sliceNodeByLayoutName(scene, layoutName):
     for index in range(scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
         sliceNode = scene.GetNthNodeByClass(index, "vtkMRMLSliceNode")
@@ -125,7 +139,11 @@ class L3SpotterScenarios:
 
     def newScene(self):
         """An empty scene with slice views (overridden in Slicer to clear and return ``slicer.mrmlScene``)."""
-        scene, self._sceneKeepAlive = buildSceneWithSliceViews()
+        previous = getattr(self, "_sceneKeepAlive", None)
+        if previous is not None:
+            releaseSceneWithSliceViews(*previous)
+        scene, keepAlive = buildSceneWithSliceViews()
+        self._sceneKeepAlive = (scene, keepAlive)
         return scene
 
     def scenarioCase(self) -> ScenarioCase:
