@@ -18,6 +18,7 @@ mkdir -p "$results/variants"
     --calibration-csv "$results/calibration_set.csv" \
     --description "training.evaluate --data phantoms:500:0 --phantom-pixel-mm 2 (seeds 0-499, natural variant rates, realistic acquisitions with 2 mm in-plane pixels)" \
     | tee "$results/record_accuracy.txt"
+.venv/bin/python -m training.calibration "$results/calibration_set.csv" | tee "$results/calibration_set_threshold.txt"
 threshold=$(.venv/bin/python -c "import json, sys; print(json.load(open(sys.argv[1]))['confidence_threshold'])" "$card")
 .venv/bin/python -m training.calibration "$results/synthetic_test.csv" --threshold "$threshold" \
     --png docs/images/confidence_calibration.png | tee "$results/calibration.txt"
