@@ -141,3 +141,19 @@ def test_inference_preparation_keeps_the_function(backbone):
         expected = network(windows)
         actual = prepared(windows.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(actual, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_head_dropout_changes_training_only_and_not_the_weights():
+    torch.manual_seed(0)
+    with_dropout = WindowRegressor("cnn4", head_dropout=0.5)
+    without = WindowRegressor("cnn4", head_dropout=0.0)
+    without.load_state_dict(with_dropout.state_dict())  # same parameters: dropout has none
+    windows = torch.rand(4, 1, 32, 32)
+    with torch.no_grad():
+        with_dropout.train()
+        without.train()
+        assert not torch.equal(with_dropout(windows), with_dropout(windows))  # noisy in training
+        assert torch.equal(without(windows), without(windows))
+        with_dropout.eval()
+        without.eval()
+        assert torch.allclose(with_dropout(windows), without(windows))

@@ -57,6 +57,7 @@ class TrainingSettings:
     pretrained: str = "imagenet"
     fit: FitConfig = field(default_factory=lambda: FitConfig(steps=6000, learning_rate=5e-4, validate_every=250, patience=8))
     validation_stride_px: int = 4
+    head_dropout: float = 0.2
     seed: int = 0
 
 
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=8, help="validations without improvement before stopping")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long (then export the best)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--head-dropout", type=float, default=0.2, help="dropout before the head's last layer, in training")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes that compute projections")
     parser.add_argument("--cache-dir", default="cache/projections", help="where projections are cached")
@@ -123,7 +125,7 @@ def train_model(
     """Initialise, fit with early stopping on the validation error, and return ``(network, record)``."""
     torch.manual_seed(settings.seed)
     shape = settings.shape
-    network = WindowRegressor(shape.backbone, n_views=len(shape.views))
+    network = WindowRegressor(shape.backbone, n_views=len(shape.views), head_dropout=settings.head_dropout)
     initialisation = initialise(network, settings.pretrained)
     frontal_channel = shape.views.index("frontal") if "frontal" in shape.views else None
     sampler = WindowSampler(train_projections, shape.window_height_px, seed=settings.seed, augmentation=Augmentation(), frontal_channel=frontal_channel)
@@ -172,6 +174,7 @@ def main(argv=None) -> int:
             patience=args.patience, seed=args.seed, max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
         ),
         seed=args.seed,
+        head_dropout=args.head_dropout,
     )
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     network, record = train_model(train_projections, val_projections, settings, device, checkpoint)
@@ -196,6 +199,7 @@ def main(argv=None) -> int:
             "initialisation": record["initialisation"],
             "train_seconds": record["train_seconds"],
             "fit": asdict(settings.fit),
+            "head_dropout": settings.head_dropout,
         },
         accuracy={"validation_mean_error_mm": record["best_validation_error_mm"]},
     )

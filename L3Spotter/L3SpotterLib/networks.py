@@ -77,7 +77,7 @@ def build_trunk(backbone: str, n_views: int) -> tuple[nn.Module, nn.Module, int]
 class WindowRegressor(nn.Module):
     """Trunk plus head: predicts L3's position (fraction of the window height) in each window."""
 
-    def __init__(self, backbone: str, n_views: int = 1):
+    def __init__(self, backbone: str, n_views: int = 1, head_dropout: float = 0.2):
         super().__init__()
         self.backbone = backbone
         self.input_adapter, self.trunk, trunk_channels = build_trunk(backbone, n_views)
@@ -89,7 +89,7 @@ class WindowRegressor(nn.Module):
             nn.Flatten(),
             nn.Linear(_HEAD_CHANNELS * _HEAD_BANDS, _HEAD_CHANNELS),
             nn.ReLU(inplace=True),
-            nn.Dropout(0.2),
+            nn.Dropout(head_dropout),  # acts in training only; the weights do not depend on it
             nn.Linear(_HEAD_CHANNELS, 1),
         )
 
