@@ -30,11 +30,12 @@ from L3SpotterLib.inference import predict_windows  # noqa: E402
 from L3SpotterLib.model_card import load_model  # noqa: E402
 from L3SpotterLib.output_curve import correct_predictions, curve_from_card_field  # noqa: E402
 from L3SpotterLib.ramp_correlation import match_ramp  # noqa: E402
-from L3SpotterLib.windows import window_target, window_tops  # noqa: E402
+from L3SpotterLib.windows import extract_windows, padded_for_windows, window_target, window_tops  # noqa: E402
 from training.annotations import read_data_spec  # noqa: E402
 from training.projection_cache import ProjectionSpec, load_projections  # noqa: E402
 
 INSIDE_EDGES = [0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0]
+DROPOUT_SCANS = 20  # the dropout check samples the head many times: a few scans are enough
 
 
 def target_groups(targets: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -99,14 +100,13 @@ def main(argv=None) -> int:
 
 def dropout_share(network, projections, height: int, stride: int, row_mm: float, n_samples: int) -> None:
     """Eval-mode output against the median of dropout samples, on the windows that hold L3."""
-    from L3SpotterLib.windows import extract_windows, padded_for_windows
-
     dropouts = [module for module in network.modules() if isinstance(module, torch.nn.Dropout)]
     if not dropouts:
         print("4. the network has no dropout")
         return
     eval_residuals, median_residuals = [], []
-    for projection in projections[:20]:
+    scans = projections[:DROPOUT_SCANS]
+    for projection in scans:
         tops = window_tops(projection.pixels.shape[1], height, stride * 4)
         targets = window_target(projection.l3_row, tops, height)
         keep = (targets > 0.0) & (targets < 1.0)
@@ -124,7 +124,7 @@ def dropout_share(network, projections, height: int, stride: int, row_mm: float,
         median_residuals.append(np.median(samples, axis=0) - targets[keep])
     scale = height * row_mm
     print(
-        f"4. windows holding L3 ({min(20, len(projections))} scans): mean eval-mode output - target {np.concatenate(eval_residuals).mean() * scale:+.2f} mm; "
+        f"4. windows holding L3 ({len(scans)} scans): mean eval-mode output - target {np.concatenate(eval_residuals).mean() * scale:+.2f} mm; "
         f"median of dropout samples - target {np.concatenate(median_residuals).mean() * scale:+.2f} mm"
     )
 
