@@ -77,7 +77,7 @@ def build_trunk(backbone: str, n_views: int) -> tuple[nn.Module, nn.Module, int]
 class WindowRegressor(nn.Module):
     """Trunk plus head: predicts L3's position (fraction of the window height) in each window."""
 
-    def __init__(self, backbone: str, n_views: int = 1, head_dropout: float = 0.2):
+    def __init__(self, backbone: str, n_views: int = 1, head_dropout: float = 0.0):
         super().__init__()
         self.backbone = backbone
         self.input_adapter, self.trunk, trunk_channels = build_trunk(backbone, n_views)
