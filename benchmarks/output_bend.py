@@ -94,16 +94,21 @@ def main(argv=None) -> int:
     for name, errors in (("raw predictions", raw_errors), ("with the output curve", corrected_errors)):
         errors = np.asarray(errors)
         print(f"3. {name}: signed {errors.mean():+.2f} mm (+ = above the truth), mean |error| {np.abs(errors).mean():.2f} mm, n={len(errors)}")
-    dropout_share(network, projections, height, stride, row_mm, args.dropout_samples)
+    # Cards written before training recorded head_dropout come from training with 0.2, then fixed in the code.
+    training_dropout = float(card.training_data.get("head_dropout", 0.2))
+    dropout_share(network, projections, height, stride, row_mm, args.dropout_samples, training_dropout)
     return 0
 
 
-def dropout_share(network, projections, height: int, stride: int, row_mm: float, n_samples: int) -> None:
+def dropout_share(network, projections, height: int, stride: int, row_mm: float, n_samples: int, training_dropout: float) -> None:
     """Eval-mode output against the median of dropout samples, on the windows that hold L3."""
-    dropouts = [module for module in network.modules() if isinstance(module, torch.nn.Dropout)]
-    if not dropouts:
-        print("4. the network has no dropout")
+    if training_dropout == 0:
+        print("4. the network was trained without dropout: there is no dropout share to measure")
         return
+    # The engine builds the head with the default rate (dropout is off at inference); use the training rate.
+    dropouts = [module for module in network.modules() if isinstance(module, torch.nn.Dropout)]
+    for module in dropouts:
+        module.p = training_dropout
     eval_residuals, median_residuals = [], []
     scans = projections[:DROPOUT_SCANS]
     for projection in scans:
