@@ -50,7 +50,7 @@ def run_batch(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     outcome = BatchOutcome()
-    settings = ResultSettings(detector.model_info, int(stride_px or detector.card.default_stride_px))
+    settings = ResultSettings(detector.card_sha256, detector.card.weights_sha256, int(stride_px or detector.card.default_stride_px))
     bar = tqdm(cases, desc="L3Spotter", unit="scan", disable=not progress or len(cases) < 2, file=sys.stderr)
     for case in bar:
         bar.set_postfix_str(case.case_id[-30:], refresh=False)
@@ -86,15 +86,16 @@ def _detect_safely(detector, case: Case, stride_px: int | None) -> DetectionResu
 class ResultSettings:
     """What a finished result must have been computed with to be reused."""
 
-    model_info: dict
+    card_sha256: str
+    weights_sha256: str
     stride_px: int
 
     def produced(self, data: dict) -> bool:
         model = data.get("model") or {}
         trace = data.get("trace") or {}
         return (
-            model.get("card_sha256") == self.model_info["card_sha256"]
-            and model.get("weights_sha256") == self.model_info["weights_sha256"]
+            model.get("card_sha256") == self.card_sha256
+            and model.get("weights_sha256") == self.weights_sha256
             and trace.get("stride_px") == self.stride_px
         )
 
