@@ -294,3 +294,72 @@ def test_shape_draws_vary_between_patients_and_do_not_move_other_draws():
         assert max(values) > min(values), key
     # an override in another group leaves the shape of a seed unchanged
     assert _skeleton(3)[0]["shape"] == _skeleton(3, lumbar_count=6, habitus="obese")[0]["shape"]
+
+
+# ---- archive fields of view, narrow reconstructions, the PET/CT protocol and the shifted family
+
+
+@pytest.mark.parametrize("kind", ["head", "head_neck", "head_to_upper_chest", "neck_chest", "chest", "pelvis_legs", "legs"])
+@pytest.mark.parametrize("seed", [5, 8])
+def test_archive_fields_without_l3_hold_no_l3_voxel(kind, seed):
+    ph = phantom(seed, fov=kind)
+    assert ph.case["l3_slice"] is None
+    assert "L3" not in present_names(ph)
+    names = present_names(ph)
+    if kind.startswith("head"):
+        assert "C1" in names
+    if kind in ("pelvis_legs", "legs"):
+        assert not any(name[0] in "CT" for name in names)
+    if kind == "pelvis_legs":
+        assert "sacrum" in names
+
+
+def test_narrow_spine_reconstruction_is_centred_on_the_spine_and_holds_the_lumbar_spine():
+    ph = phantom(9, fov="lumbar_spine", recon="narrow_spine")
+    width_mm = ph.variants["recon"]["width_mm"]
+    assert 100.0 <= width_mm <= 200.0
+    assert ph.ct.shape[2] * ph.geometry.spacing_mm[0] == pytest.approx(width_mm, abs=4.0)
+    assert isinstance(ph.case["l3_slice"], int)
+    assert {"L1", "L2", "L3", "L4", "L5"} <= set(present_names(ph))
+    l3_x, l3_y, _ = ph.case["vertebrae"]["L3"]["centroid_ras_mm"]
+    centre_ras = ph.ijk_to_ras @ np.array([(ph.ct.shape[2] - 1) / 2, (ph.ct.shape[1] - 1) / 2, 0, 1])
+    assert abs(centre_ras[0] - l3_x) < 20.0 and abs(centre_ras[1] - l3_y) < 40.0
+
+
+def test_pet_ct_protocol_draws_thick_noisy_slices_without_contrast():
+    ph = generate_phantom(21, None, fov="abdomen", protocol="pet_ct", coarse_pixel_mm=4.0)
+    acquisition = ph.variants["acquisition"]
+    assert acquisition["slice_thickness_mm"] >= 3.0
+    assert acquisition["noise_sd_hu"] >= 20.0
+    assert ph.variants["anatomy"]["contrast_phase"] == "none"
+    assert ph.variants["protocol"] == "pet_ct"
+
+
+def test_new_options_do_not_change_a_standard_phantom():
+    plain = phantom(13, fov="abdomen")
+    archive_forced = phantom(13, fov="abdomen", fov_profile="archive")
+    np.testing.assert_array_equal(plain.ct, archive_forced.ct)
+    assert plain.variants["spine"] == archive_forced.variants["spine"]
+
+
+def test_shifted_family_draws_outside_the_standard_ranges_and_overrides_still_win():
+    seeds = range(40)
+    from L3SpotterLib.phantom.sampling import draw_parameters
+
+    shifted = [draw_parameters(seed, 4.0, {"distribution": "shifted"})[0] for seed in seeds]
+    standard = [draw_parameters(seed, 4.0, {})[0] for seed in seeds]
+    assert max(p["shape"]["last_rib_reach"] for p in shifted) > 0.55 >= max(p["shape"]["last_rib_reach"] for p in standard)
+    assert max(p["shape"]["crest_height_mm"] for p in shifted) > 36.0 >= max(p["shape"]["crest_height_mm"] for p in standard)
+    assert sum(p["protocol"] == "pet_ct" for p in shifted) > 0 == sum(p["protocol"] == "pet_ct" for p in standard)
+    forced = draw_parameters(3, 4.0, {"distribution": "shifted", "lumbar_count": 5, "arms": "down"})[0]
+    assert forced["spine"]["lumbar_count"] == 5 and forced["anatomy"]["arms"] == "down"
+
+
+def test_every_vertebra_centre_is_recorded_even_outside_the_scan():
+    ph = phantom(5, fov="head")
+    centres = ph.variants["patient_placement"]["vertebra_centres_ras_mm"]
+    assert {"C1", "L3", "S1", "S5"} <= set(centres)
+    z = [centres[name][2] for name in ("C1", "T12", "L3", "S1")]
+    assert z == sorted(z, reverse=True)
+    low_z, high_z = ph.geometry.z_range_ras_mm
+    assert not low_z <= centres["L3"][2] <= high_z

@@ -19,11 +19,14 @@ from .organs import build_organs
 from .pelvis import build_pelvis
 from .primitives import transform_points
 from .sampling import draw_parameters
+from .shifted import shift_tissue_hu
 from .spine import build_spine
 from .table import build_table
 from .thorax import build_thorax
 
-GENERATOR_VERSION = "2.1.0"
+# 2.2: archive fields of view, narrow reconstructions, the PET/CT protocol, the shifted family, and every
+# vertebra's centre in the record. Standard phantoms keep their volumes.
+GENERATOR_VERSION = "2.2.0"
 
 
 @dataclass
@@ -59,6 +62,8 @@ def generate_phantom(seed: int, voxel_mm: float | None = None, **overrides) -> P
     build_rng = streams["build"]
     variants = params["variants"]
     hu = draw_tissue_hu(streams["intensities"], params["anatomy"]["contrast_phase"], params["intensity_randomization"], variants["low_bone_density"])
+    if "tissue_hu_shift" in params:
+        hu = shift_tissue_hu(hu, params["tissue_hu_shift"])
 
     spine = build_spine(params, hu, build_rng)
     thorax = build_thorax(params, spine, hu, build_rng)
@@ -94,10 +99,25 @@ def generate_phantom(seed: int, voxel_mm: float | None = None, **overrides) -> P
         "ischial_tuberosity": z_ras([0.0, spine_y, pelvis.ischial_tuberosity_z_mm]),
         "vertex": z_ras([0.0, spine_y, limbs.vertex_z_mm]),
         "mid_thigh": z_ras([0.0, spine_y, 0.5 * (hip_z + knee_z)]),
+        "hip": z_ras([0.0, spine_y, hip_z]),
+        "knee": z_ras([0.0, spine_y, knee_z]),
     }
+    # Every vertebra's body centre, the five sacral segments included, whether or not the scan holds it:
+    # the vertebral level of any row can then be known (training.levels).
+    vertebra_centres_ras = {v.name: transform_points(anatomy_to_ras, [v.centre])[0] for v in spine.vertebrae}
+    for index, frame in enumerate(spine.sacrum_frames):
+        vertebra_centres_ras[f"S{index + 1}"] = transform_points(anatomy_to_ras, [frame[:3, 3]])[0]
+    landmarks_ras["vertebrae"] = {name: float(centre[2]) for name, centre in vertebra_centres_ras.items()}
     z_range = scan_z_range_ras(params["fov"], landmarks_ras)
     widest = max(profile.at(z)["half_width"] for z in np.linspace(pelvis.ischial_tuberosity_z_mm, profile.z_top_mm - 40.0, 40))
-    grid = scan_grid(z_range, params["acquisition"], 2.0 * widest + 20.0)
+    recon_centre_ras = None
+    if params["recon"]["kind"] == "narrow_spine":
+        # Centred between the L3 body and its canal, as a technologist centres a lumbar-spine reconstruction.
+        l3_centre = vertebra_centres_ras["L3"]
+        recon_centre_ras = np.array([l3_centre[0], l3_centre[1] - 15.0]) + np.asarray(params["recon"]["centre_offset_mm"])
+    grid = scan_grid(z_range, params["acquisition"], 2.0 * widest + 20.0, params["recon"], recon_centre_ras)
+    if recon_centre_ras is not None:
+        params["acquisition"]["scan_circle_fraction"] = 1.5  # a narrow field lies wholly inside the scanner's circle
 
     # ---- the table under the lowest point of the patient's back
     back_points = []
@@ -144,7 +164,8 @@ def generate_phantom(seed: int, voxel_mm: float | None = None, **overrides) -> P
         "patient_placement": {
             "l3_z_ras_mm_target": round(z_of_l3_ras, 1),
             "scan_z_range_ras_mm": [round(z_range[0], 2), round(z_range[1], 2)],
-            "landmarks_z_ras_mm": {k: round(v, 1) for k, v in landmarks_ras.items()},
+            "landmarks_z_ras_mm": {k: round(v, 1) for k, v in landmarks_ras.items() if k != "vertebrae"},
+            "vertebra_centres_ras_mm": {name: [round(float(v), 2) for v in centre] for name, centre in vertebra_centres_ras.items()},
         },
     }
     variants_record = _json_ready(variants_record)

@@ -78,8 +78,21 @@ from __future__ import annotations
 
 import numpy as np
 
-FOV_KINDS = ("chest_abdomen_pelvis", "abdomen_pelvis", "abdomen", "whole_body", "l3_near_edge", "l3_outside")
+# The standard draw (training and the in-distribution test set) uses the first six kinds only.
+STANDARD_FOV_KINDS = ("chest_abdomen_pelvis", "abdomen_pelvis", "abdomen", "whole_body", "l3_near_edge", "l3_outside")
 FOV_PROBABILITIES = (0.30, 0.25, 0.10, 0.08, 0.12, 0.15)
+# Fields of view that real archives hold besides those (see field_of_view.py); drawn with fov_profile="archive".
+ARCHIVE_FOV_KINDS = ("head", "head_neck", "head_to_upper_chest", "neck_chest", "chest", "pelvis_legs", "legs", "lumbar_spine")
+FOV_KINDS = STANDARD_FOV_KINDS + ARCHIVE_FOV_KINDS
+# Kinds that always hold the whole of L3, and kinds that hold none of it.
+L3_WHOLE_FOV_KINDS = ("chest_abdomen_pelvis", "abdomen_pelvis", "abdomen", "whole_body", "lumbar_spine")
+L3_ABSENT_FOV_KINDS = ("head", "head_neck", "head_to_upper_chest", "neck_chest", "chest", "pelvis_legs", "legs")
+# fov_profile="archive": every kind, the last eight at rates a mixed hospital archive might hold.
+ARCHIVE_FOV_PROBABILITIES = (0.14, 0.12, 0.06, 0.08, 0.08, 0.08, 0.06, 0.06, 0.06, 0.06, 0.06, 0.05, 0.04, 0.05)
+FOV_PROFILES = ("standard", "archive")
+RECONSTRUCTIONS = ("standard", "narrow_spine")
+PROTOCOLS = ("standard", "pet_ct")
+DISTRIBUTIONS = ("standard", "shifted")
 SLICE_THICKNESSES_MM = (0.625, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
 SLICE_THICKNESS_PROBABILITIES = (0.10, 0.15, 0.10, 0.05, 0.10, 0.15, 0.15, 0.20)
 HABITUS_KINDS = ("thin", "normal", "overweight", "obese")
@@ -114,6 +127,11 @@ OVERRIDES: dict[str, str] = {
     "hu_cap": "None, 1023 or 3071: highest value stored",
     "padding_value": "None, -2048 or -3024: value outside the scan circle",
     "intensity_randomization": "0..1: how far tissue HU wander from realistic towards random",
+    "fov_profile": f"one of {FOV_PROFILES}: 'archive' draws the field of view among all {len(FOV_KINDS)} kinds",
+    "recon": f"one of {RECONSTRUCTIONS}: 'narrow_spine' reconstructs 100-200 mm in-plane, centred on the spine",
+    "protocol": f"one of {PROTOCOLS}: 'pet_ct' is the low-dose CT of a PET/CT (thick slices, noise, arms up)",
+    "distribution": f"one of {DISTRIBUTIONS}: 'shifted' is the held-out domain-shift family (shifted.py)",
+    "coarse_pixel_mm": "in-plane pixels of this size over the drawn reconstruction field (fast benches)",
 }
 
 
@@ -125,7 +143,7 @@ class _Streams:
     """One independent random stream per parameter group."""
 
     # New groups go at the end: a SeedSequence's n-th child does not depend on how many are spawned.
-    GROUPS = ("patient", "spine", "variants", "anatomy", "fov", "acquisition", "intensities", "build", "shape")
+    GROUPS = ("patient", "spine", "variants", "anatomy", "fov", "acquisition", "intensities", "build", "shape", "archive", "shift")
 
     def __init__(self, seed: int):
         children = np.random.SeedSequence(int(seed)).spawn(len(self.GROUPS))
@@ -159,6 +177,13 @@ def draw_parameters(seed: int, voxel_mm: float | None, overrides: dict) -> tuple
     params["intensity_randomization"] = float(o.get("intensity_randomization", 0.0))
     if not 0.0 <= params["intensity_randomization"] <= 1.0:
         raise ValueError("intensity_randomization must lie in 0..1")
+    # Everything below draws from streams of its own, after the standard draws: a standard phantom is the
+    # same volume it always was.
+    _draw_archive_options(streams["archive"], o, params)
+    if params["distribution"] == "shifted":
+        from .shifted import shift_parameters
+
+        shift_parameters(streams["shift"], o, params)
     return params, streams
 
 
@@ -266,17 +291,17 @@ def _draw_fov(rng, o) -> dict:
     in_view = o.get("l3_in_view")
     if kind is None:
         if in_view is None:
-            kind = _choice(rng, FOV_KINDS, FOV_PROBABILITIES)
+            kind = _choice(rng, STANDARD_FOV_KINDS, FOV_PROBABILITIES)
         elif in_view:
-            kind = _choice(rng, FOV_KINDS[:4], FOV_PROBABILITIES[:4])
+            kind = _choice(rng, STANDARD_FOV_KINDS[:4], FOV_PROBABILITIES[:4])
         else:
             kind = "l3_outside"
     if kind not in FOV_KINDS:
         raise ValueError(f"fov must be one of {FOV_KINDS}")
-    if in_view is False and kind in FOV_KINDS[:4]:
+    if in_view is False and kind in L3_WHOLE_FOV_KINDS:
         raise ValueError(f"fov={kind!r} always holds L3: it cannot have l3_in_view=False")
-    if in_view is True and kind == "l3_outside":
-        raise ValueError("fov='l3_outside' cannot have l3_in_view=True")
+    if in_view is True and (kind == "l3_outside" or kind in L3_ABSENT_FOV_KINDS):
+        raise ValueError(f"fov={kind!r} cannot have l3_in_view=True")
     return {
         "kind": kind,
         "l3_in_view_requested": in_view,
@@ -289,6 +314,80 @@ def _draw_fov(rng, o) -> dict:
         "outside_side": "above" if rng.random() < 0.6 else "below",
         "outside_gap_mm": round(float(rng.uniform(5, 120)), 1),
     }
+
+
+def _draw_archive_options(rng, o, params) -> None:
+    """Field-of-view profile, reconstruction, protocol and distribution (the "archive" stream).
+
+    Each draw happens whatever the options, so that forcing one does not change the others.
+    """
+    profile = o.get("fov_profile", "standard")
+    recon = o.get("recon")
+    protocol = o.get("protocol")
+    distribution = o.get("distribution", "standard")
+    for name, value, allowed in (("fov_profile", profile, FOV_PROFILES), ("recon", recon, RECONSTRUCTIONS + (None,)),
+                                 ("protocol", protocol, PROTOCOLS + (None,)), ("distribution", distribution, DISTRIBUTIONS)):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {tuple(v for v in allowed if v is not None)}")
+    archive_kind = _archive_fov_kind(rng, o)
+    fov_u = [round(float(u), 4) for u in rng.uniform(0.0, 1.0, 2)]
+    narrow_u, protocol_u = rng.uniform(0.0, 1.0, 2)
+    narrow_width_mm = float(rng.uniform(100.0, 200.0))
+    narrow_offset_mm = [round(float(v), 1) for v in rng.uniform(-12.0, 12.0, 2)]
+    fov = params["fov"]
+    if profile == "archive" and "fov" not in o:
+        fov["kind"] = archive_kind
+    fov["archive_u"] = fov_u
+    if recon is None:
+        # Lumbar-spine CT is reconstructed narrow as a rule; other scans only now and then.
+        p_narrow = (0.85 if fov["kind"] == "lumbar_spine" else 0.04) if profile == "archive" else 0.0
+        recon = "narrow_spine" if narrow_u < p_narrow else "standard"
+    if protocol is None:
+        protocol = "pet_ct" if profile == "archive" and protocol_u < 0.12 and fov["kind"] != "lumbar_spine" else "standard"
+    params["recon"] = {"kind": recon, "width_mm": round(narrow_width_mm, 1), "centre_offset_mm": narrow_offset_mm}
+    params["protocol"] = protocol
+    params["distribution"] = distribution
+    params["fov_profile"] = profile
+    if protocol == "pet_ct":
+        _apply_pet_ct_protocol(rng, o, params)
+    coarse = o.get("coarse_pixel_mm")
+    params["acquisition"]["coarse_pixel_mm"] = None if coarse is None else float(coarse)
+
+
+def _archive_fov_kind(rng, o) -> str:
+    in_view = o.get("l3_in_view")
+    if in_view is None:
+        return _choice(rng, FOV_KINDS, ARCHIVE_FOV_PROBABILITIES)
+    allowed = L3_WHOLE_FOV_KINDS if in_view else L3_ABSENT_FOV_KINDS + ("l3_outside", "l3_near_edge")
+    weights = [p for kind, p in zip(FOV_KINDS, ARCHIVE_FOV_PROBABILITIES) if kind in allowed]
+    return _choice(rng, [kind for kind in FOV_KINDS if kind in allowed], weights)
+
+
+# The CT of a PET/CT: low dose, thick slices, a smooth kernel, arms up, no contrast, long ranges.
+PET_CT_SLICE_THICKNESSES_MM = (3.0, 3.27, 3.75, 4.0, 4.25, 5.0)
+
+
+def _apply_pet_ct_protocol(rng, o, params) -> None:
+    acquisition, anatomy = params["acquisition"], params["anatomy"]
+    thickness = float(PET_CT_SLICE_THICKNESSES_MM[int(rng.integers(len(PET_CT_SLICE_THICKNESSES_MM)))])
+    noise = float(np.clip(np.exp(rng.normal(np.log(40.0), 0.3)), 20.0, 90.0))
+    blur = float(rng.uniform(0.8, 1.4))
+    arms_up = rng.random() < 0.85
+    whole_body = rng.random() < 0.5
+    if acquisition["voxel_mm"] is None and "slice_thickness_mm" not in o:
+        acquisition["slice_thickness_mm"] = thickness
+    if "noise_sd_hu" not in o:
+        acquisition["noise_sd_hu"] = round(noise, 2)
+    if "blur_sigma_mm" not in o:
+        acquisition["blur_sigma_mm"] = round(blur, 3)
+    if "arms" not in o:
+        anatomy["arms"] = "up" if arms_up else "down"
+    if "contrast_phase" not in o:
+        anatomy["contrast_phase"] = "none"
+    if "oral_contrast" not in o:
+        anatomy["oral_contrast"] = False
+    if whole_body and "fov" not in o and params["fov"]["kind"] in L3_WHOLE_FOV_KINDS:
+        params["fov"]["kind"] = "whole_body"
 
 
 def _draw_shape(rng, patient) -> dict:
