@@ -337,7 +337,7 @@ def test_pet_ct_protocol_draws_thick_noisy_slices_without_contrast():
 
 def test_new_options_do_not_change_a_standard_phantom():
     plain = phantom(13, fov="abdomen")
-    archive_forced = phantom(13, fov="abdomen", fov_profile="archive")
+    archive_forced = phantom(13, fov="abdomen", fov_profile="archive", recon="standard", protocol="standard")
     np.testing.assert_array_equal(plain.ct, archive_forced.ct)
     assert plain.variants["spine"] == archive_forced.variants["spine"]
 
