@@ -43,6 +43,8 @@ class AnnotatedScan:
     origin: str
     ct_path: str | None = None
     phantom_seed: int | None = None
+    # Generator overrides of a phantom, as sorted (key, value) pairs (hashable, so a scan stays a key).
+    phantom_overrides: tuple = ()
 
 
 LABEL_FILE_NAMES = ("vertebrae.nii.gz", "vertebrae.nii", "labels.nii.gz", "segmentation.nii.gz")
@@ -54,24 +56,56 @@ def read_data_spec(spec: str, label_convention: str = "verse", keep_out_of_view:
     Scans whose L3 is not wholly in view have no known level (``l3_z_ras_mm`` None): training cannot use
     them, evaluation can (the right answer is ``not_in_view``), hence ``keep_out_of_view``.
     """
-    if spec.startswith("phantoms:"):
+    if spec.startswith("non_anatomical:"):
         parts = spec.split(":")
+        return non_anatomical_scans(int(parts[1]), int(parts[2]) if len(parts) > 2 else 0)
+    if spec.startswith("phantoms:"):
+        parts = spec.split(":", 3)
         count = int(parts[1])
         first_seed = int(parts[2]) if len(parts) > 2 else 0
-        return phantom_scans(count, first_seed)
+        overrides = dict(parse_override(text) for text in parts[3].split(",")) if len(parts) > 3 and parts[3] else {}
+        return phantom_scans(count, first_seed, overrides)
     path = Path(spec)
     if path.suffix.lower() == ".csv":
         scans = scans_from_csv(path)
     elif path.is_dir():
         scans = scans_from_folder(path, label_convention)
     else:
-        raise AnnotationError(f"{spec}: expected a .csv, a folder of cases, or phantoms:COUNT[:SEED]")
+        raise AnnotationError(f"{spec}: expected a .csv, a folder of cases, or phantoms:COUNT[:SEED[:KEY=VALUE,...]]")
     return scans if keep_out_of_view else [scan for scan in scans if scan.l3_z_ras_mm is not None]
 
 
-def phantom_scans(count: int, first_seed: int) -> list[AnnotatedScan]:
-    """Phantoms are made on the fly; their L3 level comes from the generator itself."""
-    return [AnnotatedScan(case_id=f"phantom_{seed}", l3_z_ras_mm=None, origin="phantom", phantom_seed=seed) for seed in range(first_seed, first_seed + count)]
+def phantom_scans(count: int, first_seed: int, overrides: dict | None = None) -> list[AnnotatedScan]:
+    """Phantoms are made on the fly; their L3 level comes from the generator itself.
+
+    ``overrides`` go to the generator (``phantoms:400:200000:fov_profile=archive`` on the command line).
+    """
+    pairs = tuple(sorted((overrides or {}).items()))
+    return [
+        AnnotatedScan(case_id=f"phantom_{seed}", l3_z_ras_mm=None, origin="phantom", phantom_seed=seed, phantom_overrides=pairs)
+        for seed in range(first_seed, first_seed + count)
+    ]
+
+
+def non_anatomical_scans(count: int, first_seed: int) -> list[AnnotatedScan]:
+    """Objects that are not a patient (``L3SpotterLib.phantom.non_anatomical``), the training kinds in
+    turn: negatives for the vertebra count, which must find no spine in them."""
+    from L3SpotterLib.phantom.non_anatomical import TRAINING_KINDS
+
+    return [
+        AnnotatedScan(case_id=f"non_anatomical_{TRAINING_KINDS[seed % len(TRAINING_KINDS)]}_{seed}", l3_z_ras_mm=None,
+                      origin="non_anatomical", phantom_seed=seed, phantom_overrides=(("kind", TRAINING_KINDS[seed % len(TRAINING_KINDS)]),))
+        for seed in range(first_seed, first_seed + count)
+    ]
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``key=value`` with the value read as JSON where it can be (6, true, "up"), else as text."""
+    key, _, value = text.partition("=")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value.strip()
 
 
 def read_geometry(path: Path) -> VolumeGeometry:

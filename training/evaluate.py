@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -25,7 +24,7 @@ import numpy as np
 from L3SpotterLib.atomic_files import atomic_write_text
 from L3SpotterLib.geometry import VolumeGeometry
 
-from .annotations import AnnotatedScan, read_data_spec
+from .annotations import AnnotatedScan, parse_override, read_data_spec
 from .metrics import ErrorSummary, summarise_errors
 
 
@@ -75,7 +74,7 @@ def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, ph
 
         from .projection_cache import phantom_l3_level
 
-        overrides = dict(phantom_overrides or {})
+        overrides = {**dict(scan.phantom_overrides), **(phantom_overrides or {})}
         if phantom_pixel_mm is not None:
             overrides["pixel_spacing_mm"] = phantom_pixel_mm
         phantom = generate_phantom(scan.phantom_seed, voxel_mm=phantom_voxel_mm, **overrides)
@@ -215,15 +214,6 @@ def write_outcomes_csv(path: Path, outcomes: list[CaseOutcome]) -> None:
     for outcome in outcomes:
         writer.writerow(asdict(outcome))
     atomic_write_text(path, buffer.getvalue())
-
-
-def parse_override(text: str) -> tuple[str, object]:
-    """``key=value`` with the value read as JSON where it can be (6, true, "up"), else as text."""
-    key, _, value = text.partition("=")
-    try:
-        return key.strip(), json.loads(value)
-    except ValueError:
-        return key.strip(), value.strip()
 
 
 def main(argv=None) -> int:

@@ -22,9 +22,8 @@ import numpy as np
 import torch
 from scipy.optimize import isotonic_regression
 
-from L3SpotterLib.atomic_files import atomic_write_text
 from L3SpotterLib.inference import predict_windows, prepare_for_inference
-from L3SpotterLib.model_card import load_model, resolve_card_path
+from L3SpotterLib.model_card import load_model, resolve_card_path, write_card
 from L3SpotterLib.output_curve import OutputCurve
 from L3SpotterLib.windows import window_target, window_tops
 
@@ -112,8 +111,7 @@ def main(argv=None) -> int:
         f"realistic, {args.phantom_pixel_mm:g} mm in-plane pixels" if realistic else f"{args.phantom_voxel_mm:g} mm isotropic voxels"
     )
     card.output_curve["command"] = "python -m training.fit_output_curve " + " ".join(argv if argv is not None else sys.argv[1:])
-    card.validate(str(card_path))
-    atomic_write_text(card_path, json.dumps(card.to_dict(), indent=2) + "\n")
+    write_card(card, card_path)
     print(json.dumps(card.output_curve))
     return 0
 

@@ -91,3 +91,22 @@ def initialise(network: WindowRegressor, pretrained: str, cache_dir: Path | None
     state = torch.load(path, map_location="cpu", weights_only=True)
     network.trunk.load_state_dict(trunk_state_from_torchvision(network.backbone, state), strict=True)
     return f"torchvision-layout weights {path.name}"
+
+
+# LevelMapNetwork keeps mobilenet_v2's features in three parts: [0, 7), [7, 14) and [14, 18).
+_LEVEL_MAP_PARTS = (("stride8", 0, 7), ("stride16", 7, 14), ("stride32", 14, 18))
+
+
+def initialise_trunk(network, pretrained: str, cache_dir: Path | None = None) -> str:
+    """ImageNet weights (or none) for the vertebra count's mobilenet_v2 trunk; a description for the card."""
+    if pretrained == "none":
+        return "none (random initialisation)"
+    if pretrained != "imagenet":
+        raise ModelError(f"--pretrained {pretrained}: the vertebra count starts from imagenet or none")
+    state = torch.load(imagenet_weights_file("mobilenet_v2", cache_dir), map_location="cpu", weights_only=True)
+    features = trunk_state_from_torchvision("mobilenet_v2", state)
+    for part, first, stop in _LEVEL_MAP_PARTS:
+        # A slice of an nn.Sequential keeps the original indices as its keys.
+        part_state = {key: value for key, value in features.items() if first <= int(key.partition(".")[0]) < stop}
+        getattr(network, part).load_state_dict(part_state, strict=True)
+    return f"ImageNet ({Path(IMAGENET_WEIGHTS['mobilenet_v2'][0]).name}, torchvision IMAGENET1K_V1)"

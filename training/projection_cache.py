@@ -21,6 +21,7 @@ import numpy as np
 from L3SpotterLib.atomic_files import atomic_write_bytes
 from L3SpotterLib.geometry import VolumeGeometry
 from L3SpotterLib.mip import MipGrid, project_views
+from L3SpotterLib.vertebral_levels import sequence_levels
 from L3SpotterLib.volume_io import load_ct
 
 from .annotations import AnnotatedScan
@@ -82,12 +83,13 @@ def read_projection(path: Path) -> TrainingProjection:
             case_id=str(data["case_id"]),
             slice_thickness_mm=float(data["slice_thickness_mm"]),
             in_view=bool(data["in_view"]),
+            level_rows=tuple(map(tuple, data["level_rows"].tolist())) if "level_rows" in data else (),
         )
 
 
 def _compute_and_store(job) -> None:
     scan, spec, path = job
-    projection = compute_projection(scan, spec)
+    projection = compute_non_anatomical_projection(scan, spec) if scan.origin == "non_anatomical" else compute_projection(scan, spec)
     buffer = io.BytesIO()
     np.savez_compressed(
         buffer,
@@ -96,6 +98,7 @@ def _compute_and_store(job) -> None:
         case_id=projection.case_id,
         slice_thickness_mm=projection.slice_thickness_mm,
         in_view=projection.in_view,
+        level_rows=np.asarray(projection.level_rows, dtype=np.float32).reshape(-1, 2),
     )
     atomic_write_bytes(path, buffer.getvalue())
 
@@ -105,7 +108,9 @@ def compute_projection(scan: AnnotatedScan, spec: ProjectionSpec) -> TrainingPro
     if scan.phantom_seed is not None:
         from L3SpotterLib.phantom import generate_phantom
 
-        overrides = {} if spec.phantom_pixel_mm is None else {"pixel_spacing_mm": spec.phantom_pixel_mm}
+        overrides = dict(scan.phantom_overrides)
+        if spec.phantom_pixel_mm is not None:
+            overrides["pixel_spacing_mm"] = spec.phantom_pixel_mm
         phantom = generate_phantom(
             scan.phantom_seed, voxel_mm=spec.phantom_voxel_mm,
             intensity_randomization=phantom_randomization(scan.phantom_seed, spec.phantom_intensity_randomization),
@@ -114,19 +119,34 @@ def compute_projection(scan: AnnotatedScan, spec: ProjectionSpec) -> TrainingPro
         voxels = phantom.ct
         geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(voxels.shape)))
         l3_z, in_view = phantom_l3_level(phantom)
+        centres = phantom.variants["patient_placement"]["vertebra_centres_ras_mm"]
+        level_z = [(centres[name][2], level) for name, level in sequence_levels(list(centres)).items()]
     else:
         volume = load_ct(scan.ct_path)
         voxels, geometry = volume.voxels, volume.geometry
         l3_z, in_view = scan.l3_z_ras_mm, True
+        level_z = []
     projections = project_views(voxels, geometry, spec.views, spec.grid)
     pixels = np.stack([projection.pixels for projection in projections])
+    to_row = projections[0].z_ras_mm_to_row
     return TrainingProjection(
         pixels=pixels,
-        l3_row=float(projections[0].z_ras_mm_to_row(l3_z)),
+        l3_row=float(to_row(l3_z)),
         case_id=scan.case_id,
         slice_thickness_mm=geometry.slice_thickness_mm,
         in_view=in_view,
+        level_rows=tuple((float(to_row(z)), level) for z, level in level_z),
     )
+
+
+def compute_non_anatomical_projection(scan: AnnotatedScan, spec: ProjectionSpec) -> TrainingProjection:
+    """A projection of an object that is not a patient: no L3 and no vertebral level anywhere."""
+    from L3SpotterLib.phantom.non_anatomical import non_anatomical_volume
+
+    voxels, ijk_to_ras = non_anatomical_volume(dict(scan.phantom_overrides)["kind"], scan.phantom_seed)
+    geometry = VolumeGeometry(ijk_to_ras, tuple(reversed(voxels.shape)))
+    pixels = np.stack([projection.pixels for projection in project_views(voxels, geometry, spec.views, spec.grid)])
+    return TrainingProjection(pixels=pixels, l3_row=float("nan"), case_id=scan.case_id, slice_thickness_mm=geometry.slice_thickness_mm, in_view=False)
 
 
 def phantom_randomization(seed: int, maximum: float) -> float:
@@ -149,7 +169,9 @@ def _scan_key(scan: AnnotatedScan, spec: ProjectionSpec) -> str:
     if scan.phantom_seed is not None:
         from L3SpotterLib.phantom import GENERATOR_VERSION
 
-        identity = f"phantom:{scan.phantom_seed}:{GENERATOR_VERSION}"
+        identity = f"{scan.origin}:{scan.phantom_seed}:{GENERATOR_VERSION}"
+        if scan.phantom_overrides:
+            identity += ":" + json.dumps(scan.phantom_overrides)
     else:
         stat = os.stat(scan.ct_path)
         identity = f"file:{os.path.abspath(scan.ct_path)}:{stat.st_size}:{stat.st_mtime_ns}:{scan.l3_z_ras_mm}"

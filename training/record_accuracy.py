@@ -17,8 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from L3SpotterLib.atomic_files import atomic_write_text
-from L3SpotterLib.model_card import read_card
+from L3SpotterLib.model_card import read_card, write_card
 from L3SpotterLib.ramp_correlation import count_checkable
 
 from .calibration import choose_threshold, in_view_answers, read_outcomes
@@ -92,8 +91,7 @@ def main(argv=None) -> int:
     if args.calibration_csv:
         accuracy["threshold_chosen_on"] = args.calibration_csv
     card.accuracy = {**card.accuracy, args.label: accuracy}
-    card.validate(str(card_path))
-    atomic_write_text(card_path, json.dumps(card.to_dict(), indent=2) + "\n")
+    write_card(card, card_path)
     print(json.dumps(accuracy, indent=2))
     return 0
 

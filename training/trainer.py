@@ -42,8 +42,12 @@ def fit(
     checkpoint_path: Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
+    compute_loss: Callable[[nn.Module, tuple, torch.device], torch.Tensor] | None = None,
 ) -> list[dict]:
     """Train ``network`` on ``sampler.batch`` windows; return the history (one dict per validation).
+
+    ``compute_loss(network, batch, device)`` replaces the window regressor's loss for other networks
+    (the vertebra count); by default a batch is ``(windows, targets)`` and the loss a smooth L1.
 
     ``validate(network) -> score`` (lower is better) drives early stopping; the best weights are loaded
     back into ``network`` at the end. With ``checkpoint_path``, the state is saved at every validation and
@@ -55,7 +59,8 @@ def fit(
     network.to(device)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup_steps, config.steps))
-    loss_function = nn.SmoothL1Loss(beta=config.loss_beta)
+    if compute_loss is None:
+        compute_loss = _window_loss(nn.SmoothL1Loss(beta=config.loss_beta))
     state = {"step": 0, "best_score": math.inf, "best_weights": None, "stale": 0, "history": []}
     if checkpoint_path is not None and Path(checkpoint_path).is_file():
         state = _load_checkpoint(checkpoint_path, network, optimizer, scheduler, sampler)
@@ -65,10 +70,7 @@ def fit(
     running_loss, started = [], time.perf_counter()
     while state["step"] < config.steps:
         network.train()
-        windows, targets = sampler.batch(config.batch_size)
-        windows = torch.from_numpy(windows).to(device)
-        targets = torch.from_numpy(targets).to(device)
-        loss = loss_function(network(windows), targets)
+        loss = compute_loss(network, sampler.batch(config.batch_size), device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -103,6 +105,14 @@ def fit(
         network.load_state_dict(state["best_weights"])
     network.eval()
     return state["history"]
+
+
+def _window_loss(loss_function):
+    def compute(network, batch, device):
+        windows, targets = (torch.from_numpy(array).to(device) for array in batch)
+        return loss_function(network(windows), targets)
+
+    return compute
 
 
 def _warmup_cosine(warmup_steps: int, total_steps: int):

@@ -34,6 +34,9 @@ class TrainingProjection:
     case_id: str = ""
     slice_thickness_mm: float = 0.0
     in_view: bool = True
+    # (row, vertebral level) of the vertebral centres the generator knows (see L3SpotterLib.vertebral_levels);
+    # empty for scans without them.
+    level_rows: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,58 @@ NO_AUGMENTATION = Augmentation(
 )
 
 
+class PixelAugmenter:
+    """The per-image augmentations shared by the window sampler and the vertebra-count sampler."""
+
+    def __init__(self, rng: np.random.Generator, augmentation: Augmentation):
+        self.rng = rng
+        self.augmentation = augmentation
+
+    def scale_and_shift_columns(self, pixels: np.ndarray) -> np.ndarray:
+        rng, aug = self.rng, self.augmentation
+        scale = rng.uniform(*aug.width_scale_range)
+        shift = rng.uniform(*aug.shift_px_range)
+        if scale == 1.0 and shift == 0.0:
+            return pixels
+        width = pixels.shape[2]
+        centre = (width - 1) / 2.0
+        source = (np.arange(width) - centre - shift) / scale + centre
+        inside = (source >= 0) & (source <= width - 1)
+        clamped = np.clip(source, 0, width - 1)
+        low = np.floor(clamped).astype(int)
+        high = np.minimum(low + 1, width - 1)
+        weight = (clamped - low).astype(np.float32)
+        out = pixels[:, :, low] * (1 - weight) + pixels[:, :, high] * weight
+        out[:, :, ~inside] = 0.0
+        return out
+
+    def add_bright_spots(self, pixels: np.ndarray) -> np.ndarray:
+        rng = self.rng
+        n_spots = int(rng.integers(0, self.augmentation.max_bright_spots + 1))
+        if n_spots == 0:
+            return pixels
+        out = pixels.copy()
+        rows = np.arange(pixels.shape[1])[:, None]
+        cols = np.arange(pixels.shape[2])[None, :]
+        for _ in range(n_spots):
+            row, col = rng.uniform(0, pixels.shape[1]), rng.uniform(0, pixels.shape[2])
+            radius = rng.uniform(1.0, 5.0)
+            spot = rng.uniform(0.4, 1.0) * np.exp(-((rows - row) ** 2 + (cols - col) ** 2) / (2 * radius**2))
+            out = np.maximum(out, spot[None].astype(np.float32))
+        return out
+
+    def augment_intensity(self, pixels: np.ndarray) -> np.ndarray:
+        rng, aug = self.rng, self.augmentation
+        gamma = rng.uniform(*aug.gamma_range)
+        gain = rng.uniform(*aug.gain_range)
+        offset = rng.uniform(*aug.offset_range)
+        noise_sd = rng.uniform(*aug.noise_sd_range)
+        out = gain * np.power(pixels, gamma) + offset
+        if noise_sd > 0:
+            out = out + rng.normal(0.0, noise_sd, size=pixels.shape).astype(np.float32)
+        return np.clip(out, 0.0, 1.0)
+
+
 class WindowSampler:
     """Draws ``(windows [batch, views, H, W], targets [batch])`` from a list of projections."""
 
@@ -78,6 +133,7 @@ class WindowSampler:
         self.height_px = height_px
         self.rng = np.random.default_rng(seed)
         self.augmentation = augmentation
+        self.pixel_augmenter = PixelAugmenter(self.rng, augmentation)
         self.share_with_l3 = share_with_l3
         # Only the frontal view has a meaningful left-right flip (the lateral view's columns are A -> P).
         self.frontal_channel = frontal_channel
@@ -127,9 +183,9 @@ class WindowSampler:
             if rng.random() < aug.z_blur_probability:
                 sigma = rng.uniform(*aug.z_blur_sigma_rows_range)
                 rows_inside = ndimage.gaussian_filter1d(rows_inside, sigma, axis=1, mode="nearest")
-            rows_inside = self._scale_and_shift_columns(rows_inside)
-            rows_inside = self._add_bright_spots(rows_inside)
-            window[:, inside, :] = self._augment_intensity(rows_inside)
+            rows_inside = self.pixel_augmenter.scale_and_shift_columns(rows_inside)
+            rows_inside = self.pixel_augmenter.add_bright_spots(rows_inside)
+            window[:, inside, :] = self.pixel_augmenter.augment_intensity(rows_inside)
         if self.frontal_channel is not None and rng.random() < aug.flip_probability:
             window[self.frontal_channel] = window[self.frontal_channel, :, ::-1]
         return window, target
@@ -145,51 +201,6 @@ class WindowSampler:
         else:
             stretch = np.ones(height)
         return 1.0 / (scale * stretch)
-
-    def _scale_and_shift_columns(self, pixels: np.ndarray) -> np.ndarray:
-        rng, aug = self.rng, self.augmentation
-        scale = rng.uniform(*aug.width_scale_range)
-        shift = rng.uniform(*aug.shift_px_range)
-        if scale == 1.0 and shift == 0.0:
-            return pixels
-        width = pixels.shape[2]
-        centre = (width - 1) / 2.0
-        source = (np.arange(width) - centre - shift) / scale + centre
-        inside = (source >= 0) & (source <= width - 1)
-        clamped = np.clip(source, 0, width - 1)
-        low = np.floor(clamped).astype(int)
-        high = np.minimum(low + 1, width - 1)
-        weight = (clamped - low).astype(np.float32)
-        out = pixels[:, :, low] * (1 - weight) + pixels[:, :, high] * weight
-        out[:, :, ~inside] = 0.0
-        return out
-
-    def _add_bright_spots(self, pixels: np.ndarray) -> np.ndarray:
-        rng = self.rng
-        n_spots = int(rng.integers(0, self.augmentation.max_bright_spots + 1))
-        if n_spots == 0:
-            return pixels
-        out = pixels.copy()
-        rows = np.arange(pixels.shape[1])[:, None]
-        cols = np.arange(pixels.shape[2])[None, :]
-        for _ in range(n_spots):
-            row, col = rng.uniform(0, pixels.shape[1]), rng.uniform(0, pixels.shape[2])
-            radius = rng.uniform(1.0, 5.0)
-            spot = rng.uniform(0.4, 1.0) * np.exp(-((rows - row) ** 2 + (cols - col) ** 2) / (2 * radius**2))
-            out = np.maximum(out, spot[None].astype(np.float32))
-        return out
-
-    def _augment_intensity(self, pixels: np.ndarray) -> np.ndarray:
-        rng, aug = self.rng, self.augmentation
-        gamma = rng.uniform(*aug.gamma_range)
-        gain = rng.uniform(*aug.gain_range)
-        offset = rng.uniform(*aug.offset_range)
-        noise_sd = rng.uniform(*aug.noise_sd_range)
-        out = gain * np.power(pixels, gamma) + offset
-        if noise_sd > 0:
-            out = out + rng.normal(0.0, noise_sd, size=pixels.shape).astype(np.float32)
-        return np.clip(out, 0.0, 1.0)
-
 
 def _inverse_monotone(value: float, increasing: np.ndarray) -> float:
     """The (fractional) index at which the increasing sequence reaches ``value``, extrapolated linearly."""

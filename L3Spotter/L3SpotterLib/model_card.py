@@ -41,6 +41,9 @@ class ModelCard:
     confidence_threshold: float = 0.5
     # Knots that undo the network's measured bend of its predictions (see output_curve); {} for none.
     output_curve: dict = field(default_factory=dict)
+    # The vertebra count (networks.LevelMapNetwork) that must agree with the windows: its weights file and
+    # SHA-256, how it was trained and how well it counts; {} for a model without one.
+    vertebra_count: dict = field(default_factory=dict)
     training_data: dict = field(default_factory=dict)
     accuracy: dict = field(default_factory=dict)
     notes: str = ""
@@ -76,6 +79,8 @@ class ModelCard:
                 problems.append("output_curve must hold 'raw' and 'target' knot lists")
             else:
                 problems.extend(f"output_curve: {problem}" for problem in curve_problems(self.output_curve["raw"], self.output_curve["target"]))
+        if self.vertebra_count and not {"weights_file", "weights_sha256"} <= set(self.vertebra_count):
+            problems.append("vertebra_count must name its weights_file and weights_sha256")
         if problems:
             raise ModelError(f"{source}: invalid model card: " + "; ".join(problems))
 
@@ -115,32 +120,49 @@ def read_card(card_path: Path) -> ModelCard:
 
 def load_model(model: str | Path | None = None, map_location="cpu"):
     """Read a card and its weights; return ``(network, card)`` with the network in eval mode."""
-    import torch
-
     from .networks import WindowRegressor
 
     card_path = resolve_card_path(model)
     card = read_card(card_path)
-    weights_path = card_path.parent / card.weights_file
+    network = WindowRegressor(card.backbone, n_views=len(card.views))
+    _load_weights(network, card_path, card.weights_file, card.weights_sha256, map_location, f"a {card.backbone} window regressor")
+    return network, card
+
+
+def load_vertebra_count(card_path: Path, card: ModelCard, map_location="cpu"):
+    """The card's vertebra count network in eval mode, or None for a card without one."""
+    from .networks import LevelMapNetwork
+
+    if not card.vertebra_count:
+        return None
+    network = LevelMapNetwork(n_views=len(card.views))
+    count = card.vertebra_count
+    _load_weights(network, Path(card_path), count["weights_file"], count["weights_sha256"], map_location, "the vertebra count")
+    return network
+
+
+def _load_weights(network, card_path: Path, weights_file: str, weights_sha256: str, map_location, what: str) -> None:
+    """Check the SHA-256 and load a state dict into ``network`` (which is left in eval mode)."""
+    import torch
+
+    weights_path = card_path.parent / weights_file
     if not weights_path.is_file():
         raise ModelError(f"{weights_path}: the weights file named by {card_path.name} is missing")
     actual = sha256_of_file(weights_path)
-    if card.weights_sha256 and actual != card.weights_sha256:
+    if weights_sha256 and actual != weights_sha256:
         raise ModelError(
-            f"{weights_path}: SHA-256 {actual[:12]}... does not match the card's {card.weights_sha256[:12]}... "
+            f"{weights_path}: SHA-256 {actual[:12]}... does not match the card's {weights_sha256[:12]}... "
             "(corrupt or replaced weights)"
         )
     try:
         state = torch.load(weights_path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several types for corrupt or unsafe files
         raise ModelError(f"{weights_path}: cannot load the weights ({type(error).__name__}: {error})") from None
-    network = WindowRegressor(card.backbone, n_views=len(card.views))
     try:
         network.load_state_dict(_float32_state(state))
     except RuntimeError as error:
-        raise ModelError(f"{weights_path}: the weights do not fit a {card.backbone} window regressor ({error})") from None
+        raise ModelError(f"{weights_path}: the weights do not fit {what} ({error})") from None
     network.eval()
-    return network, card
 
 
 def save_model(network, card: ModelCard, card_path: Path, half_precision: bool = False) -> ModelCard:
@@ -148,23 +170,35 @@ def save_model(network, card: ModelCard, card_path: Path, half_precision: bool =
 
     ``half_precision`` stores float tensors as float16 to halve the file; they are widened on load.
     """
-    import torch
-
-    from .atomic_files import atomic_write_bytes, atomic_write_text
-
     card_path = Path(card_path)
     weights_path = card_path.with_suffix(".pt")
+    card.weights_file = weights_path.name
+    card.weights_sha256 = write_weights(network, weights_path, half_precision)
+    write_card(card, card_path)
+    return card
+
+
+def write_weights(network, weights_path: Path, half_precision: bool = False) -> str:
+    """Write a network's state dict atomically; return its SHA-256."""
+    import torch
+
+    from .atomic_files import atomic_write_bytes
+
     state = {key: value.detach().cpu() for key, value in network.state_dict().items()}
     if half_precision:
         state = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write_bytes(weights_path, buffer.getvalue())
-    card.weights_file = weights_path.name
-    card.weights_sha256 = hashlib.sha256(buffer.getvalue()).hexdigest()
+    atomic_write_bytes(Path(weights_path), buffer.getvalue())
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def write_card(card: ModelCard, card_path: Path) -> None:
+    """The one writer of model cards: validate, then write atomically."""
+    from .atomic_files import atomic_write_text
+
     card.validate(str(card_path))
-    atomic_write_text(card_path, json.dumps(card.to_dict(), indent=2) + "\n")
-    return card
+    atomic_write_text(Path(card_path), json.dumps(card.to_dict(), indent=2) + "\n")
 
 
 def _float32_state(state: dict) -> dict:

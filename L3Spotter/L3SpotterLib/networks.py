@@ -99,3 +99,46 @@ class WindowRegressor(nn.Module):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+class LevelMapNetwork(nn.Module):
+    """The vertebra count: for every row of a whole projection, its vertebral level and whether it lies in
+    the counted region (T11 to S1; see :mod:`vertebral_levels`).
+
+    Input ``[batch, views, rows, width]`` (rows a multiple of 32, pixels in [0, 1]); output
+    ``[batch, 2, rows / 8]``: channel 0 the level, channel 1 the region logit, one value per 8 rows.
+
+    A mobilenet_v2 trunk (ImageNet weights in training) gives features at 8, 16 and 32 rows; each is
+    pooled over the width (mean and max), brought to one value per 8 rows and joined. A bidirectional GRU
+    then runs along the whole body axis: the level of a row depends on what lies far above and below it
+    (the last rib, the sacrum, the skull), which is how a reader counts.
+    """
+
+    OUTPUT_STRIDE = 8
+    INPUT_MULTIPLE = 32
+
+    def __init__(self, n_views: int = 2, hidden: int = 96):
+        super().__init__()
+        import torchvision
+
+        features = torchvision.models.mobilenet_v2(weights=None).features
+        self.input_adapter = ImageNetInput(n_views)
+        self.stride8 = features[:7]  # 32 channels
+        self.stride16 = features[7:14]  # 96 channels
+        self.stride32 = features[14:18]  # 320 channels (the 1280-channel last convolution is left out)
+        self.reduce = nn.Sequential(nn.Conv1d(2 * (32 + 96 + 320), hidden, 1), nn.ReLU(inplace=True))
+        self.along_body = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
+        self.out = nn.Conv1d(2 * hidden, 2, 1)
+
+    def forward(self, projection: torch.Tensor) -> torch.Tensor:
+        x8 = self.stride8(self.input_adapter(projection))
+        x16 = self.stride16(x8)
+        x32 = self.stride32(x16)
+        n_steps = x8.shape[2]
+        pooled = [
+            nn.functional.interpolate(torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1), size=n_steps, mode="linear", align_corners=False)
+            for x in (x8, x16, x32)
+        ]
+        sequence = self.reduce(torch.cat(pooled, dim=1))
+        along, _ = self.along_body(sequence.transpose(1, 2))
+        return self.out(along.transpose(1, 2))
