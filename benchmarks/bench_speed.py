@@ -68,7 +68,7 @@ def time_stages(detector, voxels, matrix, stride_px: int | None, repeats: int) -
     import torch
 
     from L3SpotterLib.geometry import VolumeGeometry
-    from L3SpotterLib.ramp_correlation import match_ramp
+    from L3SpotterLib.pipeline import locate
     from L3SpotterLib.windows import extract_windows, padded_for_windows, window_tops
 
     card = detector.card
@@ -85,19 +85,22 @@ def time_stages(detector, voxels, matrix, stride_px: int | None, repeats: int) -
         extract_windows(padded_for_windows(stacked, card.window_height_px), tops, card.window_height_px)
         windows_time = time.perf_counter() - windows_start
         cnn_start = time.perf_counter()
-        tops, predictions = detector.window_predictions(stacked, stride)
+        detector.window_predictions(stacked, stride)
         if detector.device.type == "cuda":
             torch.cuda.synchronize()
-        cnn_time = time.perf_counter() - cnn_start - 0.0
-        correlation_start = time.perf_counter()
-        match_ramp(tops, predictions, card.window_height_px, stacked.shape[1], card.row_mm, card.confidence_threshold)
-        correlation_time = time.perf_counter() - correlation_start
+        cnn_time = time.perf_counter() - cnn_start
+        locate_start = time.perf_counter()
+        locate(stacked, detector.model, stride)
+        if detector.device.type == "cuda":
+            torch.cuda.synchronize()
+        locate_time = time.perf_counter() - locate_start
         times["mip"].append(mip_done - start)
         times["windows"].append(windows_time)
         # window_predictions extracts its own windows batch by batch: the CNN stage is the rest of its time.
         times["cnn"].append(max(0.0, cnn_time - windows_time))
-        times["correlation"].append(correlation_time)
-        times["total"].append((mip_done - start) + cnn_time + correlation_time)
+        # locate runs the windows and the CNN again, then the ramp match and the vertebra count.
+        times["correlation"].append(max(0.0, locate_time - cnn_time))
+        times["total"].append((mip_done - start) + locate_time)
     result = {stage: float(np.median(values)) for stage, values in times.items()}
     result["n_windows"] = int(len(tops))
     result["stride_px"] = int(stride)

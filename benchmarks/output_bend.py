@@ -5,7 +5,9 @@
 On scans the curve was not fitted on (default: 60 phantoms of the calibration seeds, acquired as real scans
 are), prints:
 
-1. the ramp match fed the ideal targets instead of predictions: its row error (the pipeline's own share);
+(The ramp match fed the ideal targets finds the true row exactly: ``tests/test_ramp_correlation.py::
+test_exact_ramp_is_found_exactly``.)
+
 2. the mean prediction minus the true target, by target group, before and after the card's output curve
    (the bend);
 3. L3's signed and absolute row error with raw and corrected predictions (+ = answer above the truth);
@@ -26,10 +28,9 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO)]
 
-from L3SpotterLib.inference import predict_windows  # noqa: E402
 from L3SpotterLib.model_card import load_model  # noqa: E402
 from L3SpotterLib.output_curve import correct_predictions, curve_from_card_field  # noqa: E402
-from L3SpotterLib.ramp_correlation import match_ramp  # noqa: E402
+from L3SpotterLib.pipeline import LoadedModel, locate, window_predictions  # noqa: E402
 from L3SpotterLib.windows import extract_windows, padded_for_windows, window_target, window_tops  # noqa: E402
 from training.annotations import read_data_spec  # noqa: E402
 from training.projection_cache import ProjectionSpec, load_projections  # noqa: E402
@@ -60,28 +61,28 @@ def main(argv=None) -> int:
     network, card = load_model(args.model)
     curve = curve_from_card_field(card.output_curve)
     height, stride, row_mm = card.window_height_px, card.default_stride_px, card.row_mm
+    # The windows and the ramp alone (no vertebra count), with and without the card's output curve.
+    raw_model = LoadedModel(card, network, torch.device("cpu"))
+    curved_model = LoadedModel(card, network, torch.device("cpu"), output_curve=curve)
     spec = ProjectionSpec(views=tuple(card.views), grid=card.grid, phantom_voxel_mm=None, phantom_pixel_mm=args.phantom_pixel_mm)
     projections = [p for p in load_projections(read_data_spec(args.data), spec, Path(args.cache_dir)) if p.in_view]
 
-    ideal_errors, raw_errors, corrected_errors = [], [], []
+    raw_errors, corrected_errors = [], []
     raw_all, corrected_all, targets_all = [], [], []
     for projection in projections:
-        n_rows = projection.pixels.shape[1]
-        tops = window_tops(n_rows, height, stride)
+        tops, raw = window_predictions(projection.pixels, raw_model, stride)
         targets = window_target(projection.l3_row, tops, height)
-        raw = predict_windows(network, projection.pixels, tops, height, torch.device("cpu"))
         corrected = correct_predictions(raw, curve)
-        for trace, errors in ((targets, ideal_errors), (raw, raw_errors), (corrected, corrected_errors)):
-            match = match_ramp(tops, trace, height, n_rows, row_mm, card.confidence_threshold)
-            if match.l3_row is not None and match.l3_position not in ("above_scan", "below_scan"):
-                errors.append((projection.l3_row - match.l3_row) * row_mm)  # rows grow towards the feet
+        for model, errors in ((raw_model, raw_errors), (curved_model, corrected_errors)):
+            localisation = locate(projection.pixels, model, stride)
+            if localisation.l3_row is not None and localisation.l3_position not in ("above_scan", "below_scan"):
+                errors.append((projection.l3_row - localisation.l3_row) * row_mm)  # rows grow towards the feet
         raw_all.append(raw)
         corrected_all.append(corrected)
         targets_all.append(targets)
     raw_all, corrected_all, targets_all = (np.concatenate(v) for v in (raw_all, corrected_all, targets_all))
 
     print(f"{len(projections)} scans with L3 in view ({args.data}, realistic acquisitions, {args.phantom_pixel_mm:g} mm pixels); model {card.name}")
-    print(f"1. ideal targets through the ramp match: max |row error| {np.max(np.abs(ideal_errors)):.3f} mm")
     print("2. mean prediction - true target, by target group (x window height = mm):")
     print("   | target | windows | raw | with the output curve |")
     print("   |---|---|---|---|")

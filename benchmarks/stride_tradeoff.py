@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     from L3SpotterLib.detector import L3Detector
     from L3SpotterLib.geometry import VolumeGeometry
     from L3SpotterLib.phantom import generate_phantom
-    from L3SpotterLib.ramp_correlation import match_ramp
+    from L3SpotterLib.pipeline import locate
     from training.metrics import WRONG_VERTEBRA_MM, share_wrong_or_missed, summarise_errors
     from training.projection_cache import phantom_l3_level
 
@@ -52,8 +52,7 @@ def main(argv=None) -> int:
         for stride in args.strides:
             record = records[stride]
             started = time.perf_counter()
-            tops, predictions = detector.window_predictions(stacked, stride)
-            match = match_ramp(tops, predictions, card.window_height_px, stacked.shape[1], card.row_mm, card.confidence_threshold)
+            match = locate(stacked, detector.model, stride)
             record["seconds"].append(time.perf_counter() - started)
             found = match.l3_row is not None and match.l3_position not in ("above_scan", "below_scan")
             if not in_view:
@@ -68,7 +67,7 @@ def main(argv=None) -> int:
             record["slices"].append(error_mm / geometry.slice_thickness_mm)
 
     print(f"model {card.name}; {args.count} phantoms (seeds {args.first_seed}-{args.first_seed + args.count - 1}), in-plane {args.pixel_mm} mm")
-    print(f"| stride (px) | mean error (mm) | median (mm) | p95 (mm) | wrong vertebra (> {WRONG_VERTEBRA_MM:.0f} mm or missed) | not in view called so | windows + CNN + correlation (median) |")
+    print(f"| stride (px) | mean error (mm) | median (mm) | p95 (mm) | wrong vertebra (> {WRONG_VERTEBRA_MM:.0f} mm or missed) | not in view called so | locate: windows, CNN, correlation, count (median) |")
     print("|---|---|---|---|---|---|---|")
     for stride, record in records.items():
         summary = summarise_errors(record["errors"], record["slices"])

@@ -19,6 +19,7 @@ import torch
 
 from L3SpotterLib.inference import choose_device
 from L3SpotterLib.output_curve import OutputCurve
+from L3SpotterLib.pipeline import LoadedModel
 
 from .annotations import read_data_spec
 from .evaluation import locate_l3
@@ -40,7 +41,7 @@ def fold_output_curve(network, validation, settings: TrainingSettings, stride_px
     """The fold's output curve, fitted on its validation cases as training does; None if it cannot be."""
     if not any(projection.in_view for projection in validation):
         return None
-    predictions, targets = window_predictions_and_targets(network, validation, settings.shape.window_height_px, stride_px, device)
+    predictions, targets = window_predictions_and_targets(LoadedModel(settings.shape, network, device), validation, stride_px)
     try:
         return fit_output_curve(predictions, targets)
     except ValueError:
@@ -50,13 +51,14 @@ def fold_output_curve(network, validation, settings: TrainingSettings, stride_px
 def fold_errors(network, projections, settings: TrainingSettings, stride_px: int, device, output_curve=None) -> tuple[list[float], list[float], int]:
     """(errors in mm, errors in slices, number missed) on one fold's cases."""
     shape = settings.shape
+    model = LoadedModel(shape, network, device, output_curve=output_curve)
     errors_mm, errors_slices, missed = [], [], 0
     for projection in projections:
-        match = locate_l3(network, projection, shape.window_height_px, shape.row_mm, stride_px, device, output_curve=output_curve)
-        if match.l3_row is None or match.l3_position in ("above_scan", "below_scan"):
+        localisation = locate_l3(model, projection, stride_px)
+        if localisation.l3_row is None or localisation.l3_position in ("above_scan", "below_scan"):
             missed += 1
             continue
-        error_mm = abs(match.l3_row - projection.l3_row) * shape.row_mm
+        error_mm = abs(localisation.l3_row - projection.l3_row) * shape.row_mm
         errors_mm.append(error_mm)
         errors_slices.append(error_mm / projection.slice_thickness_mm)
     return errors_mm, errors_slices, missed
@@ -86,7 +88,7 @@ def main(argv=None) -> int:
     scans = [scan for spec in args.data for scan in read_data_spec(spec, args.labels)]
     if len(scans) < args.folds:
         parser.error(f"{len(scans)} cases cannot make {args.folds} folds")
-    spec = ProjectionSpec(views=shape.views, grid=shape.grid, phantom_voxel_mm=args.phantom_voxel_mm)
+    spec = ProjectionSpec(views=tuple(shape.views), grid=shape.grid, phantom_voxel_mm=args.phantom_voxel_mm)
     projections = load_projections(scans, spec, Path(args.cache_dir), workers=args.workers)
     folds = fold_of_each_case(len(scans), args.folds, args.seed)
 

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from scipy.optimize import isotonic_regression
 
-from L3SpotterLib.inference import predict_windows, prepare_for_inference
-from L3SpotterLib.model_card import load_model, resolve_card_path, write_card
+from L3SpotterLib.model_card import resolve_card_path, write_card
 from L3SpotterLib.output_curve import OutputCurve
-from L3SpotterLib.windows import window_target, window_tops
+from L3SpotterLib.pipeline import LoadedModel, window_predictions
+from L3SpotterLib.windows import window_target
 
 from .annotations import read_data_spec
 from .projection_cache import ProjectionSpec, load_projections
@@ -34,17 +34,16 @@ from .window_sampler import TrainingProjection
 DEFAULT_INTERIOR_BINS = 10
 
 
-def window_predictions_and_targets(
-    network: torch.nn.Module, projections: list[TrainingProjection], height_px: int, stride_px: int, device: torch.device
-) -> tuple[np.ndarray, np.ndarray]:
-    """Raw (clipped) predictions and true targets of every window of the projections whose L3 is in view."""
+def window_predictions_and_targets(model: LoadedModel, projections: list[TrainingProjection], stride_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Raw (clipped, before any curve) predictions and true targets of every window of the projections
+    whose L3 is in view."""
     predictions, targets = [], []
     for projection in projections:
         if not projection.in_view:
             continue
-        tops = window_tops(projection.pixels.shape[1], height_px, stride_px)
-        predictions.append(predict_windows(network, projection.pixels, tops, height_px, device))
-        targets.append(window_target(projection.l3_row, tops, height_px))
+        tops, raw = window_predictions(projection.pixels, model, stride_px, apply_curve=False)
+        predictions.append(raw)
+        targets.append(window_target(projection.l3_row, tops, model.card.window_height_px))
     if not predictions:
         raise ValueError("no scan with L3 in view to fit the output curve on")
     return np.concatenate(predictions).astype(float), np.concatenate(targets).astype(float)
@@ -94,8 +93,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(os.cpu_count() or 1)
 
     card_path = resolve_card_path(args.card)
-    network, card = load_model(card_path)
-    network = prepare_for_inference(network)
+    model = LoadedModel.load(card_path, device="cpu")
+    card = model.card
     scans = [scan for spec in args.data for scan in read_data_spec(spec, args.labels)]
     realistic = args.phantom_pixel_mm is not None
     spec = ProjectionSpec(
@@ -103,7 +102,7 @@ def main(argv=None) -> int:
     )
     projections = load_projections(scans, spec, Path(args.cache_dir), workers=args.workers)
     stride = args.stride or card.default_stride_px
-    predictions, targets = window_predictions_and_targets(network, projections, card.window_height_px, stride, torch.device("cpu"))
+    predictions, targets = window_predictions_and_targets(model, projections, stride)
     curve = fit_output_curve(predictions, targets, args.bins)
 
     card.output_curve = curve_field(curve, args.data, len(predictions))

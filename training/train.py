@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from L3SpotterLib.inference import choose_device
-from L3SpotterLib.mip import MipGrid
 from L3SpotterLib.model_card import ModelCard, save_model
 from L3SpotterLib.networks import BACKBONES, WindowRegressor
+from L3SpotterLib.pipeline import LoadedModel
 
 from .annotations import AnnotatedScan, read_data_spec
 from .evaluation import row_errors_mm
@@ -34,26 +34,19 @@ from .trainer import FitConfig, fit
 from .window_sampler import Augmentation, TrainingProjection, WindowSampler
 
 
-@dataclass
-class ModelShape:
-    """What the network sees: the card's preprocessing fields."""
+def draft_card(backbone: str = "mobilenet_v2", views=("frontal",), row_mm: float = 2.0, col_mm: float = 2.0,
+               window_height_px: int = 160, window_width_px: int = 160, hu_window=(-100.0, 1000.0), name: str = "draft") -> ModelCard:
+    """The card of a model being trained: what the network sees (its preprocessing fields), no weights yet.
 
-    backbone: str = "mobilenet_v2"
-    views: tuple[str, ...] = ("frontal",)
-    row_mm: float = 2.0
-    col_mm: float = 2.0
-    window_height_px: int = 160
-    window_width_px: int = 160
-    hu_window: tuple[float, float] = (-100.0, 1000.0)
-
-    @property
-    def grid(self) -> MipGrid:
-        return MipGrid(self.row_mm, self.col_mm, self.window_width_px, tuple(self.hu_window))
+    Training validates with it through the engine's pipeline, and exports it once the weights exist.
+    """
+    return ModelCard(name=name, backbone=backbone, views=list(views), row_mm=row_mm, col_mm=col_mm, window_height_px=window_height_px,
+                     window_width_px=window_width_px, hu_window=tuple(hu_window), weights_file="")
 
 
 @dataclass
 class TrainingSettings:
-    shape: ModelShape = field(default_factory=ModelShape)
+    shape: ModelCard = field(default_factory=draft_card)
     pretrained: str = "imagenet"
     fit: FitConfig = field(default_factory=lambda: FitConfig(steps=6000, learning_rate=5e-4, validate_every=250, patience=8))
     validation_stride_px: int = 4
@@ -99,8 +92,8 @@ def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hu-window", type=float, nargs=2, default=(-100.0, 1000.0), metavar=("LOW", "HIGH"))
 
 
-def shape_from_args(args) -> ModelShape:
-    return ModelShape(
+def shape_from_args(args) -> ModelCard:
+    return draft_card(
         backbone=args.backbone, views=tuple(view.strip() for view in args.views.split(",")), row_mm=args.row_mm,
         col_mm=args.col_mm, window_height_px=args.window_height, window_width_px=args.window_width, hu_window=tuple(args.hu_window),
     )
@@ -134,7 +127,7 @@ def train_model(
     def validate(model) -> float:
         if not in_view:
             return 0.0
-        errors = row_errors_mm(model, in_view, shape.window_height_px, shape.row_mm, settings.validation_stride_px, device, miss_penalty_mm=100.0)
+        errors = row_errors_mm(LoadedModel(shape, model, device), in_view, settings.validation_stride_px, miss_penalty_mm=100.0)
         return float(np.mean(errors))
 
     started = time.perf_counter()
@@ -160,8 +153,8 @@ def main(argv=None) -> int:
     else:
         training, validation = split_validation(scans, args.val_fraction, args.seed)
     print(f"{len(training)} training and {len(validation)} validation cases", file=sys.stderr)
-    spec = ProjectionSpec(views=shape.views, grid=shape.grid, phantom_voxel_mm=args.phantom_voxel_mm, phantom_intensity_randomization=args.intensity_randomization)
-    validation_spec = ProjectionSpec(views=shape.views, grid=shape.grid, phantom_voxel_mm=args.phantom_voxel_mm)
+    spec = ProjectionSpec(views=tuple(shape.views), grid=shape.grid, phantom_voxel_mm=args.phantom_voxel_mm, phantom_intensity_randomization=args.intensity_randomization)
+    validation_spec = ProjectionSpec(views=tuple(shape.views), grid=shape.grid, phantom_voxel_mm=args.phantom_voxel_mm)
     train_projections = load_projections(training, spec, Path(args.cache_dir), workers=args.workers)
     # Validation phantoms keep realistic intensities: they stand for the scans the model will meet.
     val_projections = load_projections(validation, validation_spec, Path(args.cache_dir), workers=args.workers)
@@ -180,32 +173,23 @@ def main(argv=None) -> int:
     network, record = train_model(train_projections, val_projections, settings, device, checkpoint)
 
     out = Path(args.out)
-    card = ModelCard(
-        name=args.name or out.stem,
-        backbone=shape.backbone,
-        views=list(shape.views),
-        row_mm=shape.row_mm,
-        col_mm=shape.col_mm,
-        window_height_px=shape.window_height_px,
-        window_width_px=shape.window_width_px,
-        hu_window=tuple(shape.hu_window),
-        weights_file="",
-        training_data={
-            "sources": args.data,
-            "validation": args.val_data or f"{args.val_fraction:.0%} of the training cases held out",
-            "n_training_cases": len(training),
-            "n_validation_cases": len(validation),
-            "command": "python -m training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "initialisation": record["initialisation"],
-            "train_seconds": record["train_seconds"],
-            "fit": asdict(settings.fit),
-            "head_dropout": settings.head_dropout,
-        },
-        accuracy={"validation_mean_error_mm": record["best_validation_error_mm"]},
-    )
+    card = shape
+    card.name = args.name or out.stem
+    card.training_data = {
+        "sources": args.data,
+        "validation": args.val_data or f"{args.val_fraction:.0%} of the training cases held out",
+        "n_training_cases": len(training),
+        "n_validation_cases": len(validation),
+        "command": "python -m training.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "initialisation": record["initialisation"],
+        "train_seconds": record["train_seconds"],
+        "fit": asdict(settings.fit),
+        "head_dropout": settings.head_dropout,
+    }
+    card.accuracy = {"validation_mean_error_mm": record["best_validation_error_mm"]}
     if any(projection.in_view for projection in val_projections):
         # The curve is part of the model: fitted on the validation set, as training.fit_output_curve does.
-        predictions, targets = window_predictions_and_targets(network, val_projections, shape.window_height_px, card.default_stride_px, device)
+        predictions, targets = window_predictions_and_targets(LoadedModel(card, network, device), val_projections, card.default_stride_px)
         fitted_on = args.val_data or [f"{len(validation)} held-out training cases"]
         try:
             card.output_curve = curve_field(fit_output_curve(predictions, targets), fitted_on, len(predictions))

@@ -19,22 +19,13 @@ from .checksums import sha256_of_file
 from .ct_checks import check_ct_intensities
 from .errors import InputError, L3SpotterError
 from .geometry import GeometryError, VolumeGeometry
-from .inference import DEFAULT_BATCH_SIZE, choose_device, predict_windows, prepare_for_inference
+from .inference import DEFAULT_BATCH_SIZE
 from .mip import Projection, project_views
-from .output_curve import correct_predictions, curve_from_card_field
-from .model_card import load_model, resolve_card_path
-from .ramp_correlation import EDGE_FULL_CONFIDENCE_MM, count_checkable, match_ramp
+from .model_card import resolve_card_path
+from .pipeline import LoadedModel, Localisation, locate, window_predictions
 from .spine_point import vertebra_point_ras
-from .result import (
-    STATUS_FOUND,
-    STATUS_NOT_IN_VIEW,
-    STATUS_UNCERTAIN,
-    DetectionResult,
-    WindowTrace,
-    error_result,
-)
+from .result import STATUS_NOT_IN_VIEW, DetectionResult, WindowTrace, error_result
 from .volume_io import load_ct
-from .windows import window_tops
 
 # A scan shorter than this along the body axis cannot show a vertebra and its neighbours.
 MIN_Z_EXTENT_MM = 60.0
@@ -44,13 +35,11 @@ class L3Detector:
     """A model loaded once, ready to detect L3 in any number of volumes."""
 
     def __init__(self, model: str | Path | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH_SIZE):
-        self.device = choose_device(device)
-        network, self.card = load_model(model, map_location=self.device)
-        self.network = prepare_for_inference(network).to(self.device)
+        self.model = LoadedModel.load(model, device, batch_size)
+        self.card = self.model.card
+        self.device = self.model.device
         self.model_path = resolve_card_path(model)
         self.card_sha256 = sha256_of_file(self.model_path)
-        self.batch_size = batch_size
-        self.output_curve = curve_from_card_field(self.card.output_curve)
 
     @property
     def model_info(self) -> dict:
@@ -71,10 +60,7 @@ class L3Detector:
         self, stacked_views: np.ndarray, stride_px: int, progress: Callable[[float], None] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(tops, predictions)`` of the windows over ``[views, rows, width]``, through the card's output curve."""
-        height_px = self.card.window_height_px
-        tops = window_tops(stacked_views.shape[1], height_px, stride_px)
-        predictions = predict_windows(self.network, stacked_views, tops, height_px, self.device, self.batch_size, progress)
-        return tops, correct_predictions(predictions, self.output_curve)
+        return window_predictions(stacked_views, self.model, stride_px, progress=progress)
 
     def detect_path(self, path, stride_px: int | None = None, progress: Callable[[float], None] | None = None) -> DetectionResult:
         """Load a file or DICOM folder and detect; any problem becomes a result with status ``error``."""
@@ -126,28 +112,29 @@ class L3Detector:
 
         started = time.perf_counter()
         stacked = np.stack([projection.pixels for projection in projections])
-        n_rows = stacked.shape[1]
-        tops, predictions = self.window_predictions(stacked, stride_px, progress)
-        timings["cnn"] = time.perf_counter() - started
+        localisation = locate(stacked, self.model, stride_px, progress)
+        timings["locate"] = time.perf_counter() - started
+        return self._result(localisation, voxels, geometry, projections, source, series, stride_px, timings)
 
-        started = time.perf_counter()
-        match = match_ramp(tops, predictions, card.window_height_px, n_rows, card.row_mm, card.confidence_threshold)
-        timings["correlation"] = time.perf_counter() - started
-
+    def _result(self, localisation: Localisation, voxels, geometry: VolumeGeometry, projections: list[Projection],
+                source: str, series, stride_px: int, timings: dict) -> DetectionResult:
+        """The localisation on the projection rows, turned into slices, RAS mm and a point in L3."""
+        card = self.card
         reference = projections[0]
         result = DetectionResult(
             input=source,
-            status=STATUS_FOUND,
-            confidence=round(match.confidence, 4),
-            l3_position=match.l3_position,
-            edge_distance_mm=None if match.edge_distance_mm is None else round(match.edge_distance_mm, 2),
+            status=localisation.status,
+            message=localisation.message,
+            confidence=round(localisation.confidence, 4),
+            l3_position=localisation.l3_position,
+            edge_distance_mm=None if localisation.edge_distance_mm is None else round(localisation.edge_distance_mm, 2),
             slice_axis=geometry.describe_slice_axis(),
             n_slices=geometry.n_slices,
             series=series,
             model=self.model_info,
             trace=WindowTrace(
-                window_top_z_ras_mm=[round(float(z), 3) for z in reference.row_to_z_ras_mm(tops)],
-                predicted_fraction=[round(float(p), 4) for p in predictions],
+                window_top_z_ras_mm=[round(float(z), 3) for z in reference.row_to_z_ras_mm(localisation.tops)],
+                predicted_fraction=[round(float(p), 4) for p in localisation.predictions],
                 window_height_mm=card.window_height_px * card.row_mm,
                 stride_px=stride_px,
                 row_mm=card.row_mm,
@@ -155,27 +142,36 @@ class L3Detector:
             timings_s=timings,
             projection=projections,
         )
-        if match.l3_position in ("above_scan", "below_scan"):
-            result.status = STATUS_NOT_IN_VIEW
-            result.message = "L3 lies above the scan" if match.l3_position == "above_scan" else "L3 lies below the scan"
+        if localisation.count is not None:
+            result.vertebrae = {
+                name: {"z_ras_mm": round(float(reference.row_to_z_ras_mm(row)), 2), "slice": _slice_of(geometry, float(reference.row_to_z_ras_mm(row)))}
+                for name, row in localisation.count.vertebra_rows().items()
+            }
+            result.count = _count_record(localisation, reference)
+        if localisation.status == STATUS_NOT_IN_VIEW or localisation.l3_row is None:
             return result
-        z_ras_mm = float(reference.row_to_z_ras_mm(match.l3_row))
+        z_ras_mm = float(reference.row_to_z_ras_mm(localisation.l3_row))
         result.l3_z_ras_mm = round(z_ras_mm, 2)
-        result.l3_slice = int(np.clip(np.floor(geometry.z_ras_mm_to_slice(z_ras_mm) + 0.5), 0, geometry.n_slices - 1))
+        result.l3_slice = _slice_of(geometry, z_ras_mm)
         r, a, _ = vertebra_point_ras(voxels, geometry, z_ras_mm)
         result.l3_point_ras_mm = [round(r, 2), round(a, 2), result.l3_z_ras_mm]
-        if not count_checkable(match.edge_distance_mm):
-            # Whatever the confidence: the vertebra beyond this one is not wholly in the scan, so a cut L3
-            # with its neighbour taken for it cannot be ruled out (the chest CT that ends in the lumbar spine).
-            result.status = STATUS_UNCERTAIN
-            result.message = (
-                f"L3's centre lies {match.edge_distance_mm:.0f} mm from the scan's edge, less than one vertebral level "
-                f"({EDGE_FULL_CONFIDENCE_MM:.0f} mm): the count cannot be checked beyond it"
-            )
-        elif match.confidence < card.confidence_threshold:
-            result.status = STATUS_UNCERTAIN
-            result.message = f"confidence {match.confidence:.2f} is below the model's threshold {card.confidence_threshold:.2f}"
         return result
+
+
+def _slice_of(geometry: VolumeGeometry, z_ras_mm: float) -> int:
+    return int(np.clip(np.floor(geometry.z_ras_mm_to_slice(z_ras_mm) + 0.5), 0, geometry.n_slices - 1))
+
+
+def _count_record(localisation: Localisation, reference: Projection) -> dict:
+    """What the vertebra count said, for the result JSON."""
+    count = localisation.count
+    return {
+        "l3_z_ras_mm": None if count.l3_row is None else round(float(reference.row_to_z_ras_mm(count.l3_row)), 2),
+        "mm_per_vertebra": None if count.mm_per_level is None else round(count.mm_per_level, 1),
+        "orientation": "upside_down" if localisation.upside_down else count.orientation,
+        "level_at_answer": localisation.view_levels_at_answer,
+        "problems": list(count.problems),
+    }
 
 
 def _as_geometry(geometry_or_ijk_to_ras, voxels: np.ndarray) -> VolumeGeometry:

@@ -57,6 +57,11 @@ class DetectionResult:
     series: dict | None = None
     model: dict | None = None
     trace: WindowTrace | None = None
+    # The vertebrae the count labels (T11 ... S1 in a usual spine): name -> {z_ras_mm, slice}.
+    vertebrae: dict | None = None
+    # What the vertebra count said: its own L3, mm per vertebra, orientation, and the level each of its
+    # readings (both views, frontal alone, lateral alone) gives the answer.
+    count: dict | None = None
     timings_s: dict = field(default_factory=dict)
     # Not serialised: the projection(s) used, kept for the picture.
     projection: object = field(default=None, repr=False, compare=False)

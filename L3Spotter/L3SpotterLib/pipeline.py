@@ -1,0 +1,244 @@
+"""The one detection pipeline: views -> windows -> window regressor -> output curve -> ramp match, and the
+vertebra count beside it -> one answer with its status and reasons.
+
+Every caller goes through :func:`locate`: the detector (files, arrays, Slicer), training validation, the
+output-curve fit, the calibration and every benchmark. So a model is chosen and measured by the rules
+users get.
+
+The answer is ``found`` only when the evidence agrees:
+
+1. the windows' ramp is clear (confidence at or above the card's threshold) and lies at least one
+   vertebral level from the scan's edges (:func:`ramp_correlation.count_checkable`);
+2. where the card has a vertebra count, the count is sound (a spine counted at a plausible rate, head up),
+   and at the ramp's answer the level is L3 (within half a vertebra) in each of its three readings: both
+   views, the frontal view alone and the lateral view alone.
+
+Otherwise the answer is ``uncertain`` with the reasons, or ``not_in_view`` when neither reading finds L3
+in the scan. A file whose anatomy runs feet-to-head along its superior axis is read the other way up and
+reported ``uncertain``, saying so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .output_curve import OutputCurve, correct_predictions, curve_from_card_field
+from .ramp_correlation import EDGE_FULL_CONFIDENCE_MM, RampMatch, count_checkable, match_ramp
+from .result import STATUS_FOUND, STATUS_NOT_IN_VIEW, STATUS_UNCERTAIN
+from .vertebra_count import VIEW_VARIANTS, CountReading, blank_view, level_map, read_count
+from .windows import window_tops
+
+# The ramp's answer agrees with a count when the count's level there is L3 within half a vertebra.
+AGREEMENT_LEVELS = 0.5
+
+
+@dataclass
+class LoadedModel:
+    """What :func:`locate` needs of a model: its card, networks on a device, and the output curve."""
+
+    card: object  # model_card.ModelCard (duck-typed: training validates with a card of its own)
+    network: object  # the window regressor
+    device: object
+    output_curve: OutputCurve | None = None
+    count_network: object | None = None
+    batch_size: int = 8
+
+    @classmethod
+    def load(cls, model: str | Path | None, device: str = "auto", batch_size: int | None = None) -> "LoadedModel":
+        from .inference import DEFAULT_BATCH_SIZE, choose_device, prepare_for_inference
+        from .model_card import load_model, load_vertebra_count, resolve_card_path
+
+        torch_device = choose_device(device)
+        network, card = load_model(model, map_location=torch_device)
+        count_network = load_vertebra_count(resolve_card_path(model), card, map_location=torch_device)
+        return cls(
+            card=card,
+            network=prepare_for_inference(network).to(torch_device),
+            device=torch_device,
+            output_curve=curve_from_card_field(card.output_curve),
+            count_network=None if count_network is None else count_network.to(torch_device),
+            batch_size=batch_size or DEFAULT_BATCH_SIZE,
+        )
+
+
+@dataclass
+class Localisation:
+    """Where L3 lies on the projection (rows, 0 = most superior) and how sure the engine is."""
+
+    status: str
+    l3_row: float | None
+    l3_position: str  # inside | at_superior_edge | at_inferior_edge | above_scan | below_scan | unknown
+    confidence: float
+    edge_distance_mm: float | None
+    ramp: RampMatch
+    tops: np.ndarray
+    predictions: np.ndarray  # through the output curve
+    reasons: list[str] = field(default_factory=list)
+    count: CountReading | None = None  # both views
+    view_levels_at_answer: dict = field(default_factory=dict)  # reading -> level at l3_row
+    upside_down: bool = False
+
+    @property
+    def message(self) -> str:
+        return "; ".join(self.reasons)
+
+
+def window_predictions(stacked_views: np.ndarray, model: LoadedModel, stride_px: int, apply_curve: bool = True,
+                       progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(tops, predictions)`` of every window of a ``[views, rows, width]`` projection."""
+    from .inference import predict_windows
+
+    height_px = model.card.window_height_px
+    tops = window_tops(stacked_views.shape[1], height_px, stride_px)
+    predictions = predict_windows(model.network, stacked_views, tops, height_px, model.device, model.batch_size, progress)
+    return tops, correct_predictions(predictions, model.output_curve) if apply_curve else predictions
+
+
+def locate(stacked_views: np.ndarray, model: LoadedModel, stride_px: int | None = None,
+           progress: Callable[[float], None] | None = None, may_flip: bool = True) -> Localisation:
+    """Find L3 on a ``[views, rows, width]`` projection stack (the card's views, on its grid)."""
+    stride_px = int(stride_px or model.card.default_stride_px)
+    counts = _count_readings(stacked_views, model)
+    if may_flip and counts is not None and counts["both"].orientation == "head_down" and _is_spine_but_for_orientation(counts["both"]):
+        flipped = locate(np.ascontiguousarray(stacked_views[:, ::-1]), model, stride_px, progress, may_flip=False)
+        return _mirrored_rows(flipped, stacked_views.shape[1], model.card.window_height_px)
+    tops, predictions = window_predictions(stacked_views, model, stride_px, progress=progress)
+    card = model.card
+    ramp = match_ramp(tops, predictions, card.window_height_px, stacked_views.shape[1], card.row_mm, card.confidence_threshold)
+    localisation = Localisation(
+        status=STATUS_FOUND, l3_row=ramp.l3_row, l3_position=ramp.l3_position, confidence=ramp.confidence,
+        edge_distance_mm=ramp.edge_distance_mm, ramp=ramp, tops=tops, predictions=predictions,
+        count=None if counts is None else counts["both"],
+    )
+    _decide(localisation, counts, card.row_mm, card.confidence_threshold, stacked_views.shape[1])
+    return localisation
+
+
+def _count_readings(stacked_views: np.ndarray, model: LoadedModel) -> dict[str, CountReading] | None:
+    if model.count_network is None:
+        return None
+    views = list(model.card.views)
+    inputs = {"both": stacked_views}
+    if len(views) > 1:
+        inputs["frontal_only"] = blank_view(stacked_views, "frontal", views)
+        inputs["lateral_only"] = blank_view(stacked_views, "lateral", views)
+    return {name: read_count(*level_map(model.count_network, pixels, model.device), model.card.row_mm) for name, pixels in inputs.items()}
+
+
+def _is_spine_but_for_orientation(reading: CountReading) -> bool:
+    """A count whose only problem is that the anatomy runs feet to head."""
+    return reading.region_rows is not None and len(reading.problems) == 1
+
+
+def _decide(localisation: Localisation, counts: dict[str, CountReading] | None, row_mm: float, threshold: float, n_rows: int) -> None:
+    ramp, reasons = localisation.ramp, localisation.reasons
+    ramp_out_of_view = ramp.l3_position in ("above_scan", "below_scan")
+    if counts is None:
+        _decide_from_ramp_alone(localisation, threshold)
+        return
+    both = counts["both"]
+    count_l3_inside = both.sound and both.l3_row is not None and -0.5 <= both.l3_row <= n_rows - 0.5
+    if ramp_out_of_view:
+        if not count_l3_inside:
+            localisation.status = STATUS_NOT_IN_VIEW
+            reasons.append("L3 lies above the scan" if ramp.l3_position == "above_scan" else "L3 lies below the scan")
+            return
+        # The windows miss an L3 that the count finds: report the count's, for a check by eye.
+        localisation.status = STATUS_UNCERTAIN
+        localisation.l3_row = both.l3_row
+        localisation.edge_distance_mm = max(0.0, min(both.l3_row, n_rows - 1 - both.l3_row)) * row_mm
+        localisation.l3_position = _position(both.l3_row, n_rows, localisation.edge_distance_mm)
+        localisation.confidence = 0.0
+        reasons.append("the windows see no L3, but the vertebra count places it here")
+        localisation.view_levels_at_answer = _levels_at(counts, both.l3_row)
+        return
+    localisation.view_levels_at_answer = _levels_at(counts, ramp.l3_row)
+    if not both.sound:
+        reasons.extend(both.problems)
+    else:
+        for reading_name, level in localisation.view_levels_at_answer.items():
+            if level is None or abs(level) > AGREEMENT_LEVELS:
+                reasons.append(_disagreement(reading_name, level))
+    if not count_checkable(ramp.edge_distance_mm):
+        reasons.append(_edge_reason(ramp.edge_distance_mm))
+    if ramp.confidence < threshold:
+        reasons.append(f"confidence {ramp.confidence:.2f} is below the model's threshold {threshold:.2f}")
+    if reasons:
+        localisation.status = STATUS_UNCERTAIN
+
+
+def _decide_from_ramp_alone(localisation: Localisation, threshold: float) -> None:
+    """A card without a vertebra count: the ramp's rules only."""
+    ramp, reasons = localisation.ramp, localisation.reasons
+    if ramp.l3_position in ("above_scan", "below_scan"):
+        localisation.status = STATUS_NOT_IN_VIEW
+        reasons.append("L3 lies above the scan" if ramp.l3_position == "above_scan" else "L3 lies below the scan")
+    elif not count_checkable(ramp.edge_distance_mm):
+        localisation.status = STATUS_UNCERTAIN
+        reasons.append(_edge_reason(ramp.edge_distance_mm))
+    elif ramp.confidence < threshold:
+        localisation.status = STATUS_UNCERTAIN
+        reasons.append(f"confidence {ramp.confidence:.2f} is below the model's threshold {threshold:.2f}")
+
+
+def _edge_reason(edge_distance_mm: float) -> str:
+    # Whatever the confidence: the vertebra beyond this one is not wholly in the scan, so a cut L3 with its
+    # neighbour taken for it cannot be ruled out (the chest CT that ends in the lumbar spine).
+    return (
+        f"L3's centre lies {edge_distance_mm:.0f} mm from the scan's edge, less than one vertebral level "
+        f"({EDGE_FULL_CONFIDENCE_MM:.0f} mm): the count cannot be checked beyond it"
+    )
+
+
+_READING_WORDS = {"both": "the vertebra count", "frontal_only": "the frontal view's count", "lateral_only": "the lateral view's count"}
+
+
+def _disagreement(reading_name: str, level: float | None) -> str:
+    from .vertebral_levels import usual_level_name
+
+    who = _READING_WORDS[reading_name]
+    if level is None:
+        return f"{who} does not reach this level"
+    return f"{who} makes this {usual_level_name(int(np.round(level)))} (level {level:+.1f} from L3)"
+
+
+def _levels_at(counts: dict[str, CountReading], row: float) -> dict[str, float | None]:
+    """Each reading's level at ``row``, where that reading found a sound spine covering it."""
+    levels = {}
+    for name in VIEW_VARIANTS:
+        reading = counts.get(name)
+        if reading is None:
+            continue
+        if not reading.sound or reading.region_rows is None:
+            levels[name] = None
+            continue
+        levels[name] = round(float(np.interp(row, np.arange(len(reading.levels)), reading.levels)), 3)
+    return levels
+
+
+def _position(row: float, n_rows: int, edge_distance_mm: float) -> str:
+    from .ramp_correlation import EDGE_SURELY_WHOLE_MM
+
+    if edge_distance_mm >= EDGE_SURELY_WHOLE_MM:
+        return "inside"
+    return "at_superior_edge" if row < (n_rows - 1) / 2 else "at_inferior_edge"
+
+
+def _mirrored_rows(localisation: Localisation, n_rows: int, height_px: int) -> Localisation:
+    """A localisation found on the projection read upside down, in the original rows."""
+    flip = lambda row: None if row is None else float(n_rows - 1 - row)  # noqa: E731
+    swapped = {"above_scan": "below_scan", "below_scan": "above_scan", "at_superior_edge": "at_inferior_edge", "at_inferior_edge": "at_superior_edge"}
+    localisation.l3_row = flip(localisation.l3_row)
+    localisation.l3_position = swapped.get(localisation.l3_position, localisation.l3_position)
+    # A window at flipped top t covers original rows n - t - H .. n - 1 - t, and says 1 - p from that top.
+    localisation.tops = (n_rows - height_px - localisation.tops)[::-1].copy()
+    localisation.predictions = 1.0 - localisation.predictions[::-1]
+    localisation.upside_down = True
+    localisation.reasons.insert(0, "the anatomy is upside down relative to the file's header (its superior axis points to the feet); it was read the other way up")
+    if localisation.status == STATUS_FOUND:
+        localisation.status = STATUS_UNCERTAIN
+    return localisation
