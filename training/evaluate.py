@@ -69,12 +69,23 @@ def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, ph
     """Detect L3 in one scan with the worker's detector and compare with the truth."""
     detector, stride = _worker_detector, _worker_stride
     variants = ""
-    if scan.phantom_seed is not None:
+    if scan.origin == "non_anatomical":
+        from L3SpotterLib.phantom.non_anatomical import non_anatomical_volume
+
+        voxels, ijk_to_ras = non_anatomical_volume(dict(scan.phantom_overrides)["kind"], scan.phantom_seed)
+        geometry = VolumeGeometry(ijk_to_ras, tuple(reversed(voxels.shape)))
+        true_z, in_view, true_slice, visibility = None, False, None, "absent"
+        variants = f"non_anatomical={dict(scan.phantom_overrides)['kind']}"
+        result = detector.detect_array(voxels, geometry, source=scan.case_id, stride_px=stride)
+    elif scan.phantom_seed is not None:
         from L3SpotterLib.phantom import generate_phantom
 
         from .projection_cache import phantom_l3_level
 
         overrides = {**dict(scan.phantom_overrides), **(phantom_overrides or {})}
+        # Evaluation only: the array read the other way along k under the same header (head and feet
+        # swapped in the header, as a broken conversion leaves them).
+        header_flipped = bool(overrides.pop("header_flipped", False))
         if phantom_pixel_mm is not None:
             overrides["pixel_spacing_mm"] = phantom_pixel_mm
         phantom = generate_phantom(scan.phantom_seed, voxel_mm=phantom_voxel_mm, **overrides)
@@ -83,7 +94,14 @@ def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, ph
         visibility = phantom_l3_visibility(phantom.case)
         variants = ";".join(f"{key}={value}" for key, value in sorted(_flat_variants(phantom.variants).items()))
         geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(phantom.ct.shape)))
-        result = detector.detect_array(phantom.ct, geometry, source=scan.case_id, stride_px=stride)
+        voxels = phantom.ct
+        if header_flipped:
+            voxels = np.ascontiguousarray(voxels[::-1])
+            true_z = float(geometry.slice_to_z_ras_mm(geometry.n_slices - 1 - geometry.z_ras_mm_to_slice(true_z)))
+            if true_slice is not None:
+                true_slice = geometry.n_slices - 1 - true_slice
+            variants += ";header_flipped=True"
+        result = detector.detect_array(voxels, geometry, source=scan.case_id, stride_px=stride)
     else:
         from L3SpotterLib.volume_io import load_ct
 

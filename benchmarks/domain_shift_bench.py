@@ -1,0 +1,151 @@
+"""The proxy for real scans: the shipped engine on phantoms drawn unlike its training data, and on the
+fields of view and inputs real archives hold.
+
+    .venv/bin/python benchmarks/domain_shift_bench.py                       # every part, ~25 min on 2 cores
+    .venv/bin/python benchmarks/domain_shift_bench.py --scale 0.2 --out /tmp/bench   # a quick look
+
+Every part is drawn from seeds that no training, model selection, output curve or threshold has used
+(700000-899999), and all but the reference part from the *shifted* family
+(``L3SpotterLib/phantom/shifted.py``: other bone and tissue HU, rib, vertebra and pelvis proportions,
+noise texture and kernels, slice thicknesses, body sizes, positioning, scoliosis and kyphosis, PET/CT):
+
+==========================  ==================================================================
+part                        what
+==========================  ==================================================================
+reference                   standard phantoms, L3 in view (the in-distribution family), for a
+                            side-by-side comparison in the same run
+shifted_in_view             the shifted family, L3 wholly in the scan
+shifted_l3_outside          the shifted family, L3 outside or cut by the scan's edge
+no_l3_<kind>                head, head and neck, head to upper chest, neck and chest, chest,
+                            pelvis and legs, legs (shifted family): no L3 anywhere
+narrow_spine                lumbar-spine CTs reconstructed 100-200 mm wide on the spine
+upside_down                 shifted phantoms, L3 in view, the array read feet-first under the
+                            same header
+non_anatomical              objects that are not a patient (every kind of
+                            ``phantom/non_anatomical.py``)
+==========================  ==================================================================
+
+Phantoms are acquired as real scans are (drawn slice thickness, noise, kernels, HU caps), with in-plane
+pixels of 1.25 mm (0.6 mm for the narrow reconstructions) to keep generation fast. Per part it prints the
+statuses and, where L3 is in view: mean error, right vertebra (error <= 15 mm, among all in view),
+coverage (``found`` among in view), and the share of ``found`` answers on the wrong vertebra: the
+confidently wrong answers. Writes one CSV per part and ``summary.txt`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO)]
+
+from L3SpotterLib.atomic_files import atomic_write_text  # noqa: E402
+from training.annotations import read_data_spec  # noqa: E402
+from training.evaluate import evaluate, write_outcomes_csv  # noqa: E402
+from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
+
+PIXELS = "coarse_pixel_mm=1.25"
+NO_L3_KINDS = ("head", "head_neck", "head_to_upper_chest", "neck_chest", "chest", "pelvis_legs", "legs")
+
+# part -> (data spec, number of cases at scale 1)
+PARTS: dict[str, tuple[str, int]] = {
+    "reference": (f"phantoms:{{n}}:740000:l3_in_view=true,{PIXELS}", 60),
+    "shifted_in_view": (f"phantoms:{{n}}:700000:distribution=shifted,l3_in_view=true,{PIXELS}", 160),
+    "shifted_l3_outside": (f"phantoms:{{n}}:705000:distribution=shifted,l3_in_view=false,{PIXELS}", 40),
+    **{
+        f"no_l3_{kind}": (f"phantoms:{{n}}:{710000 + 1000 * index}:distribution=shifted,fov={kind},{PIXELS}", 15)
+        for index, kind in enumerate(NO_L3_KINDS)
+    },
+    "narrow_spine": ("phantoms:{n}:720000:distribution=shifted,fov=lumbar_spine,recon=narrow_spine,coarse_pixel_mm=0.6", 40),
+    "upside_down": (f"phantoms:{{n}}:730000:distribution=shifted,l3_in_view=true,header_flipped=true,{PIXELS}", 20),
+    "non_anatomical": ("non_anatomical_all:{n}:800000", 40),
+}
+
+
+def scans_of(spec: str):
+    if spec.startswith("non_anatomical_all:"):
+        # Every kind, the held-out ones included (the training spec cycles through the training kinds only).
+        from L3SpotterLib.phantom.non_anatomical import KINDS
+        from training.annotations import AnnotatedScan
+
+        _, count, first = spec.split(":")
+        return [
+            AnnotatedScan(case_id=f"non_anatomical_{KINDS[seed % len(KINDS)]}_{seed}", l3_z_ras_mm=None, origin="non_anatomical",
+                          phantom_seed=seed, phantom_overrides=(("kind", KINDS[seed % len(KINDS)]),))
+            for seed in range(int(first), int(first) + int(count))
+        ]
+    return read_data_spec(spec, keep_out_of_view=True)
+
+
+def part_lines(name: str, outcomes) -> list[str]:
+    statuses = {}
+    for outcome in outcomes:
+        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+    status_text = ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
+    lines = [f"{name} ({len(outcomes)} cases): {status_text}"]
+    in_view = [o for o in outcomes if o.in_view]
+    if in_view:
+        answered = [o for o in in_view if o.error_mm is not None]
+        found = [o for o in in_view if o.status == "found"]
+        right = [o for o in answered if o.error_mm <= WRONG_VERTEBRA_MM]
+        wrong_found = [o for o in found if o.error_mm is not None and o.error_mm > WRONG_VERTEBRA_MM]
+        errors = np.array([o.error_mm for o in answered]) if answered else np.array([np.nan])
+        found_errors = np.array([o.error_mm for o in found]) if found else np.array([np.nan])
+        lines.append(
+            f"  L3 in view {len(in_view)}: right vertebra {100 * len(right) / len(in_view):.1f} %, "
+            f"coverage (found) {100 * len(found) / len(in_view):.1f} %, "
+            f"found on the wrong vertebra {len(wrong_found)} of {len(found)} ({100 * len(wrong_found) / max(1, len(found)):.1f} %)"
+        )
+        lines.append(
+            f"  error of every answer: mean {np.nanmean(errors):.2f} mm, median {np.nanmedian(errors):.2f} mm, "
+            f"p95 {np.nanpercentile(errors, 95):.1f} mm; of found answers: mean {np.nanmean(found_errors):.2f} mm"
+        )
+        for outcome in wrong_found:
+            lines.append(f"    confidently wrong: {outcome.case_id} {outcome.error_mm:.1f} mm off, confidence {outcome.confidence}")
+    out_of_view = [o for o in outcomes if not o.in_view]
+    if out_of_view:
+        found = [o for o in out_of_view if o.status == "found"]
+        not_in_view = [o for o in out_of_view if o.status == "not_in_view"]
+        lines.append(
+            f"  L3 not wholly in view {len(out_of_view)}: not_in_view {100 * len(not_in_view) / len(out_of_view):.1f} %, "
+            f"found {len(found)}"
+        )
+        for outcome in found:
+            lines.append(f"    found without L3: {outcome.case_id} ({outcome.l3_visibility}), confidence {outcome.confidence}")
+    if name == "upside_down":
+        flagged = [o for o in outcomes if "upside down" in o.message]
+        lines.append(f"  reported upside down: {len(flagged)} of {len(outcomes)}")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="model card (default: the shipped model)")
+    parser.add_argument("--out", default=str(REPO / "docs" / "results" / "domain_shift"))
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every part's size")
+    parser.add_argument("--parts", nargs="*", default=list(PARTS), help="parts to run (default: all)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    summary = [f"model: {args.model or 'shipped'}; scale {args.scale}; command: python benchmarks/domain_shift_bench.py {' '.join(argv or sys.argv[1:])}"]
+    for name in args.parts:
+        spec, count = PARTS[name]
+        scans = scans_of(spec.format(n=max(1, int(round(count * args.scale)))))
+        outcomes = evaluate(scans, args.model, None, args.workers)
+        write_outcomes_csv(out / f"{name}.csv", outcomes)
+        lines = part_lines(name, outcomes)
+        print("\n".join(lines), flush=True)
+        summary += lines
+    atomic_write_text(out / "summary.txt", "\n".join(summary) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
