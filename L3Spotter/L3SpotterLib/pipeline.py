@@ -114,7 +114,7 @@ def locate(stacked_views: np.ndarray, model: LoadedModel, stride_px: int | None 
         edge_distance_mm=ramp.edge_distance_mm, ramp=ramp, tops=tops, predictions=predictions,
         count=None if counts is None else counts["both"],
     )
-    _decide(localisation, counts, card.row_mm, card.confidence_threshold, stacked_views.shape[1])
+    decide(localisation, counts, card.row_mm, card.confidence_threshold, stacked_views.shape[1])
     return localisation
 
 
@@ -134,11 +134,11 @@ def _is_spine_but_for_orientation(reading: CountReading) -> bool:
     return reading.region_rows is not None and len(reading.problems) == 1
 
 
-def _decide(localisation: Localisation, counts: dict[str, CountReading] | None, row_mm: float, threshold: float, n_rows: int) -> None:
+def decide(localisation: Localisation, counts: dict[str, CountReading] | None, row_mm: float, threshold: float, n_rows: int) -> None:
     ramp, reasons = localisation.ramp, localisation.reasons
     ramp_out_of_view = ramp.l3_position in ("above_scan", "below_scan")
     if counts is None:
-        _decide_from_ramp_alone(localisation, threshold)
+        decide_from_ramp_alone(localisation, threshold)
         return
     both = counts["both"]
     count_l3_inside = both.sound and both.l3_row is not None and -0.5 <= both.l3_row <= n_rows - 0.5
@@ -171,7 +171,7 @@ def _decide(localisation: Localisation, counts: dict[str, CountReading] | None, 
         localisation.status = STATUS_UNCERTAIN
 
 
-def _decide_from_ramp_alone(localisation: Localisation, threshold: float) -> None:
+def decide_from_ramp_alone(localisation: Localisation, threshold: float) -> None:
     """A card without a vertebra count: the ramp's rules only."""
     ramp, reasons = localisation.ramp, localisation.reasons
     if ramp.l3_position in ("above_scan", "below_scan"):

@@ -1,0 +1,123 @@
+"""The vertebra count's reading of a level map, its training targets, and the pipeline's agreement rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from L3SpotterLib.pipeline import Localisation, decide
+from L3SpotterLib.ramp_correlation import RampMatch
+from L3SpotterLib.result import STATUS_FOUND, STATUS_NOT_IN_VIEW, STATUS_UNCERTAIN
+from L3SpotterLib.vertebra_count import read_count
+from L3SpotterLib.vertebral_levels import LEVEL_MAX, LEVEL_MIN, row_levels, sequence_levels
+
+ROW_MM = 2.0
+
+
+def spine_map(n_rows=400, l3_row=200.0, mm_per_level=34.0, head_up=True):
+    """A level map of a usual spine: L3 at ``l3_row``, one level per ``mm_per_level``; the region T11-S1."""
+    rows = np.arange(n_rows, dtype=float)
+    levels = (rows - l3_row) * ROW_MM / mm_per_level
+    if not head_up:
+        levels = -levels
+    levels = np.clip(levels, LEVEL_MIN, LEVEL_MAX).astype(np.float32)
+    region = ((levels >= -4.5) & (levels <= 3.5)).astype(np.float32)
+    return levels, region
+
+
+def test_a_usual_spine_is_read_with_l3_where_the_level_crosses_zero():
+    reading = read_count(*spine_map(l3_row=180.0), ROW_MM)
+    assert reading.sound and reading.orientation == "head_up"
+    assert reading.l3_row == pytest.approx(180.0, abs=0.05)
+    assert reading.mm_per_level == pytest.approx(34.0, rel=0.01)
+    labels = reading.vertebra_rows()
+    assert list(labels) == ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    assert labels["L4"] == pytest.approx(180.0 + 17.0, abs=0.05)
+
+
+def test_no_region_means_no_spine():
+    levels, region = spine_map()
+    reading = read_count(levels, region * 0.0, ROW_MM)
+    assert not reading.sound and reading.l3_row is None
+    assert reading.problems == ["the count sees no lumbar spine"]
+
+
+def test_an_implausible_rate_is_not_a_spine():
+    reading = read_count(*spine_map(mm_per_level=120.0), ROW_MM)
+    assert reading.problems == ["the count finds 120 mm per vertebra, outside 18-55 mm"]
+
+
+def test_head_and_feet_swapped_is_reported():
+    reading = read_count(*spine_map(head_up=False), ROW_MM)
+    assert reading.orientation == "head_down"
+    assert reading.problems[0].startswith("the anatomy runs feet to head")
+    assert reading.vertebra_rows() == {}
+
+
+def test_levels_between_centres_are_linear_and_clamped_outside():
+    levels = sequence_levels(["T12", "L1", "L2", "L3", "L4", "L5", "S1"])
+    assert levels == {"T12": -3.0, "L1": -2.0, "L2": -1.0, "L3": 0.0, "L4": 1.0, "L5": 2.0, "S1": 3.0}
+    per_row = row_levels([(200.0, -1.0), (220.0, 0.0), (240.0, 1.0)], 400)
+    assert per_row[210] == pytest.approx(-0.5)
+    assert per_row[180] == pytest.approx(-2.0)  # the slope of the nearest pair continues beyond the centres
+    assert per_row[0] == LEVEL_MIN and per_row[399] == LEVEL_MAX
+    with pytest.raises(ValueError):
+        sequence_levels(["L1", "L2"])
+
+
+def ramp_at(row, confidence=0.99, n_rows=400, position="inside"):
+    edge = None if row is None else min(row, n_rows - 1 - row) * ROW_MM
+    return RampMatch(row, confidence, 1.0, confidence, position, edge)
+
+
+def decided(ramp, counts, n_rows=400, threshold=0.95):
+    localisation = Localisation(STATUS_FOUND, ramp.l3_row, ramp.l3_position, ramp.confidence, ramp.edge_distance_mm, ramp,
+                                np.zeros(1), np.zeros(1))
+    decide(localisation, counts, ROW_MM, threshold, n_rows)
+    return localisation
+
+
+def readings(**maps):
+    return {name: read_count(*spine_map(**kwargs), ROW_MM) for name, kwargs in maps.items()}
+
+
+def test_found_needs_every_reading_to_call_the_answer_l3():
+    agreeing = readings(both={"l3_row": 200.0}, frontal_only={"l3_row": 203.0}, lateral_only={"l3_row": 197.0})
+    assert decided(ramp_at(200.0), agreeing).status == STATUS_FOUND
+
+
+def test_one_view_counting_another_vertebra_makes_the_answer_uncertain():
+    # The lateral view alone puts L3 one vertebra (17 rows of 2 mm) lower: at the answer it reads L2.
+    counts = readings(both={"l3_row": 200.0}, frontal_only={"l3_row": 200.0}, lateral_only={"l3_row": 217.0})
+    localisation = decided(ramp_at(200.0), counts)
+    assert localisation.status == STATUS_UNCERTAIN
+    assert localisation.message == "the lateral view's count makes this L2 (level -1.0 from L3)"
+
+
+def test_a_confident_ramp_on_the_count_s_l4_is_uncertain():
+    counts = readings(both={"l3_row": 183.0}, frontal_only={"l3_row": 183.0}, lateral_only={"l3_row": 183.0})
+    localisation = decided(ramp_at(200.0, confidence=1.0), counts)
+    assert localisation.status == STATUS_UNCERTAIN
+    assert "the vertebra count makes this L4" in localisation.message
+
+
+def test_no_spine_and_a_flat_trace_is_not_in_view():
+    levels, region = spine_map()
+    counts = {"both": read_count(levels, region * 0.0, ROW_MM)}
+    localisation = decided(ramp_at(None, position="above_scan"), counts)
+    assert localisation.status == STATUS_NOT_IN_VIEW and localisation.message == "L3 lies above the scan"
+
+
+def test_a_count_that_finds_l3_overrules_a_flat_trace_into_uncertain():
+    counts = readings(both={"l3_row": 150.0})
+    localisation = decided(ramp_at(None, position="below_scan"), counts)
+    assert localisation.status == STATUS_UNCERTAIN
+    assert localisation.l3_row == pytest.approx(150.0, abs=0.05)
+    assert localisation.message == "the windows see no L3, but the vertebra count places it here"
+
+
+def test_a_confident_ramp_without_a_spine_is_uncertain():
+    levels, region = spine_map()
+    counts = {"both": read_count(levels, region * 0.0, ROW_MM)}
+    localisation = decided(ramp_at(200.0, confidence=0.99), counts)
+    assert localisation.status == STATUS_UNCERTAIN and localisation.message == "the count sees no lumbar spine"
