@@ -157,3 +157,14 @@ def test_head_dropout_changes_training_only_and_not_the_weights():
         with_dropout.eval()
         without.eval()
         assert torch.allclose(with_dropout(windows), without(windows))
+
+
+def test_the_card_module_imports_without_torch():
+    """The Slicer panel reads cards before PyTorch is installed: the card module must not need torch."""
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['torch'] = None; import L3SpotterLib.model_card as card; print(card.DEFAULT_MODEL_NAME)"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "l3spotter_mobilenet_v2"

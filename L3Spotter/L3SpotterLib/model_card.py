@@ -17,7 +17,7 @@ from pathlib import Path
 from .checksums import sha256_of_file
 from .errors import ModelError
 from .mip import VIEWS, MipGrid
-from .networks import BACKBONES
+from .backbone_names import BACKBONES
 from .output_curve import curve_problems
 
 CARD_FORMAT = "l3spotter-model-card/1"

@@ -12,8 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-BACKBONES = ("mobilenet_v2", "vgg16", "resnet18", "cnn4")
-IMAGENET_BACKBONES = ("mobilenet_v2", "vgg16", "resnet18")
+from .backbone_names import BACKBONES, IMAGENET_BACKBONES  # noqa: F401  (re-exported for training)
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)

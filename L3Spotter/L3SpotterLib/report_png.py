@@ -2,7 +2,8 @@
 
 Each window's prediction is drawn at the z of the window's centre, so the ramp of the windows that hold
 L3 crosses 0.5 exactly on the L3 line. People check a detector by looking: a wrong answer shows up as a
-ramp in the wrong place, a broken ramp, or no ramp at all.
+ramp in the wrong place, a broken ramp, or no ramp at all. The vertebrae the count labels (T11 ... S1) are
+marked along each MIP's edge, so a reviewer can check the count at a glance.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def render_result_png(result: DetectionResult, reference_z_ras_mm: float | None 
         axis.set_title(f"{projection.view} MIP")
         axis.set_xlabel("mm")
         _draw_levels(axis, result, reference_z_ras_mm)
+        _draw_vertebra_labels(axis, result, width_mm)
     axes[0].set_ylabel("z (RAS, mm)")
     if projections:
         z_low = float(projections[0].row_to_z_ras_mm(projections[0].n_rows - 1))
@@ -79,6 +81,14 @@ def _draw_levels(axis, result: DetectionResult, reference_z_ras_mm: float | None
         axis.axhline(result.l3_z_ras_mm, color="red", linewidth=1.2, label="L3 (detected)")
     if reference_z_ras_mm is not None:
         axis.axhline(reference_z_ras_mm, color="lime", linewidth=1.2, linestyle="--", label="L3 (reference)")
+
+
+def _draw_vertebra_labels(axis, result: DetectionResult, width_mm: float) -> None:
+    """A tick and the name of each vertebra the count labels, at its centre, along the image's right edge."""
+    for name, vertebra in (result.vertebrae or {}).items():
+        z = vertebra["z_ras_mm"]
+        axis.plot([width_mm - 22.0, width_mm - 4.0], [z, z], color="yellow", linewidth=1.0)
+        axis.text(width_mm - 24.0, z, name, color="yellow", fontsize=7, ha="right", va="center")
 
 
 def _title(result: DetectionResult) -> str:
