@@ -46,7 +46,7 @@ sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO)]
 
 from L3SpotterLib.atomic_files import atomic_write_text  # noqa: E402
 from training.annotations import read_data_spec  # noqa: E402
-from training.evaluate import evaluate, write_outcomes_csv  # noqa: E402
+from training.evaluate import evaluate_models, write_outcomes_csv  # noqa: E402
 from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
 
 PIXELS = "coarse_pixel_mm=1.25"
@@ -125,7 +125,8 @@ def part_lines(name: str, outcomes) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model card (default: the shipped model)")
+    parser.add_argument("--model", action="append", default=[], metavar="[LABEL=]CARD",
+                        help="model card, repeatable: every model runs on the same scans, side by side (default: the shipped model)")
     parser.add_argument("--out", default=str(REPO / "docs" / "results" / "domain_shift"))
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every part's size")
     parser.add_argument("--parts", nargs="*", default=list(PARTS), help="parts to run (default: all)")
@@ -134,17 +135,33 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    summary = [f"model: {args.model or 'shipped'}; scale {args.scale}; command: python benchmarks/domain_shift_bench.py {' '.join(argv or sys.argv[1:])}"]
+    labels, cards = model_labels(args.model)
+    summary = [f"models: {', '.join(f'{label} = {card or 'shipped'}' for label, card in zip(labels, cards))}; scale {args.scale}",
+               f"command: python benchmarks/domain_shift_bench.py {' '.join(argv if argv is not None else sys.argv[1:])}"]
     for name in args.parts:
         spec, count = PARTS[name]
         scans = scans_of(spec.format(n=max(1, int(round(count * args.scale)))))
-        outcomes = evaluate(scans, args.model, None, args.workers)
-        write_outcomes_csv(out / f"{name}.csv", outcomes)
-        lines = part_lines(name, outcomes)
-        print("\n".join(lines), flush=True)
-        summary += lines
-    atomic_write_text(out / "summary.txt", "\n".join(summary) + "\n")
+        per_model = evaluate_models(scans, cards, None, args.workers)
+        for label, outcomes in zip(labels, per_model):
+            (out / label).mkdir(exist_ok=True)
+            write_outcomes_csv(out / label / f"{name}.csv", outcomes)
+            lines = [f"[{label}] {line}" if index == 0 else line for index, line in enumerate(part_lines(name, outcomes))]
+            print("\n".join(lines), flush=True)
+            summary += lines
+        atomic_write_text(out / "summary.txt", "\n".join(summary) + "\n")
     return 0
+
+
+def model_labels(arguments: list[str]) -> tuple[list[str], list[str | None]]:
+    """``[LABEL=]CARD`` arguments as labels and card paths; no argument means the shipped model."""
+    if not arguments:
+        return ["shipped"], [None]
+    labels, cards = [], []
+    for argument in arguments:
+        label, _, card = argument.rpartition("=")
+        labels.append(label or Path(card).stem)
+        cards.append(card)
+    return labels, cards
 
 
 if __name__ == "__main__":

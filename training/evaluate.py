@@ -49,35 +49,46 @@ class CaseOutcome:
     l3_visibility: str = ""
 
 
-# Each worker process loads the model once.
-_worker_detector = None
+# Each worker process loads the models once.
+_worker_detectors: list = []
 _worker_stride = None
 
 
-def _init_worker(model: str | None, stride: int | None, threads: int) -> None:
+def _init_worker(models: list, stride: int | None, threads: int) -> None:
     import torch
 
     from L3SpotterLib.detector import L3Detector
 
-    global _worker_detector, _worker_stride
+    global _worker_detectors, _worker_stride
     torch.set_num_threads(threads)
-    _worker_detector = L3Detector(model, device="cpu")
+    _worker_detectors = [L3Detector(model, device="cpu") for model in models]
     _worker_stride = stride
 
 
-def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, phantom_pixel_mm: float | None = None, phantom_overrides: dict | None = None) -> CaseOutcome:
-    """Detect L3 in one scan with the worker's detector and compare with the truth."""
-    detector, stride = _worker_detector, _worker_stride
-    variants = ""
+@dataclass
+class ScanUnderTest:
+    """A volume to detect in, and the truth to score the answer against."""
+
+    voxels: np.ndarray
+    geometry: VolumeGeometry
+    source: str
+    true_z_ras_mm: float | None
+    in_view: bool
+    true_slice: int | None
+    visibility: str
+    variants: str = ""
+
+
+def load_scan_under_test(scan: AnnotatedScan, phantom_voxel_mm=None, phantom_pixel_mm=None, phantom_overrides: dict | None = None) -> ScanUnderTest:
+    """The volume of a phantom, a non-anatomical object or a file, with its truth."""
     if scan.origin == "non_anatomical":
         from L3SpotterLib.phantom.non_anatomical import non_anatomical_volume
 
-        voxels, ijk_to_ras = non_anatomical_volume(dict(scan.phantom_overrides)["kind"], scan.phantom_seed)
+        kind = dict(scan.phantom_overrides)["kind"]
+        voxels, ijk_to_ras = non_anatomical_volume(kind, scan.phantom_seed)
         geometry = VolumeGeometry(ijk_to_ras, tuple(reversed(voxels.shape)))
-        true_z, in_view, true_slice, visibility = None, False, None, "absent"
-        variants = f"non_anatomical={dict(scan.phantom_overrides)['kind']}"
-        result = detector.detect_array(voxels, geometry, source=scan.case_id, stride_px=stride)
-    elif scan.phantom_seed is not None:
+        return ScanUnderTest(voxels, geometry, scan.case_id, None, False, None, "absent", f"non_anatomical={kind}")
+    if scan.phantom_seed is not None:
         from L3SpotterLib.phantom import generate_phantom
 
         from .projection_cache import phantom_l3_level
@@ -91,7 +102,6 @@ def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, ph
         phantom = generate_phantom(scan.phantom_seed, voxel_mm=phantom_voxel_mm, **overrides)
         true_z, in_view = phantom_l3_level(phantom)
         true_slice = phantom.case.get("l3_slice")
-        visibility = phantom_l3_visibility(phantom.case)
         variants = ";".join(f"{key}={value}" for key, value in sorted(_flat_variants(phantom.variants).items()))
         geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(phantom.ct.shape)))
         voxels = phantom.ct
@@ -101,26 +111,27 @@ def evaluate_scan(scan: AnnotatedScan, phantom_voxel_mm: float | None = None, ph
             if true_slice is not None:
                 true_slice = geometry.n_slices - 1 - true_slice
             variants += ";header_flipped=True"
-        result = detector.detect_array(voxels, geometry, source=scan.case_id, stride_px=stride)
-    else:
-        from L3SpotterLib.volume_io import load_ct
+        return ScanUnderTest(voxels, geometry, scan.case_id, true_z, bool(in_view), true_slice, phantom_l3_visibility(phantom.case), variants)
+    from L3SpotterLib.volume_io import load_ct
 
-        volume = load_ct(scan.ct_path)
-        true_z, in_view = scan.l3_z_ras_mm, scan.l3_z_ras_mm is not None
-        true_slice = None if true_z is None else int(np.floor(volume.geometry.z_ras_mm_to_slice(true_z) + 0.5))
-        visibility = "whole" if in_view else ""
-        geometry = volume.geometry
-        result = detector.detect_array(volume.voxels, geometry, source=scan.ct_path, stride_px=stride)
-    thickness = geometry.slice_thickness_mm
+    volume = load_ct(scan.ct_path)
+    true_z = scan.l3_z_ras_mm
+    true_slice = None if true_z is None else int(np.floor(volume.geometry.z_ras_mm_to_slice(true_z) + 0.5))
+    return ScanUnderTest(volume.voxels, volume.geometry, scan.ct_path, true_z, true_z is not None, true_slice, "whole" if true_z is not None else "")
+
+
+def score(case_id: str, under_test: ScanUnderTest, result) -> CaseOutcome:
+    """Compare one detection with the truth."""
+    thickness = under_test.geometry.slice_thickness_mm
     error_mm = error_slices = None
-    if in_view and result.l3_z_ras_mm is not None and result.status in ("found", "uncertain"):
-        error_mm = abs(result.l3_z_ras_mm - true_z)
-        error_slices = abs(result.l3_slice - true_slice) if true_slice is not None else error_mm / thickness
+    if under_test.in_view and result.l3_z_ras_mm is not None and result.status in ("found", "uncertain"):
+        error_mm = abs(result.l3_z_ras_mm - under_test.true_z_ras_mm)
+        error_slices = abs(result.l3_slice - under_test.true_slice) if under_test.true_slice is not None else error_mm / thickness
     return CaseOutcome(
-        case_id=scan.case_id, in_view=bool(in_view), true_z_ras_mm=true_z, true_slice=true_slice, status=result.status,
-        l3_slice=result.l3_slice, l3_z_ras_mm=result.l3_z_ras_mm, confidence=result.confidence, l3_position=result.l3_position,
-        edge_distance_mm=result.edge_distance_mm, slice_thickness_mm=thickness, error_mm=error_mm, error_slices=error_slices, variants=variants, message=result.message,
-        l3_visibility=visibility,
+        case_id=case_id, in_view=under_test.in_view, true_z_ras_mm=under_test.true_z_ras_mm, true_slice=under_test.true_slice,
+        status=result.status, l3_slice=result.l3_slice, l3_z_ras_mm=result.l3_z_ras_mm, confidence=result.confidence,
+        l3_position=result.l3_position, edge_distance_mm=result.edge_distance_mm, slice_thickness_mm=thickness, error_mm=error_mm,
+        error_slices=error_slices, variants=under_test.variants, message=result.message, l3_visibility=under_test.visibility,
     )
 
 
@@ -141,33 +152,42 @@ def _flat_variants(variants: dict, prefix: str = "") -> dict:
     return flat
 
 
-def _evaluate_job(job) -> CaseOutcome:
+def _evaluate_job(job) -> list[CaseOutcome]:
+    """One scan, loaded once and detected by every model of the worker."""
     scan, phantom_voxel_mm, phantom_pixel_mm, phantom_overrides = job
     try:
-        return evaluate_scan(scan, phantom_voxel_mm, phantom_pixel_mm, phantom_overrides)
+        under_test = load_scan_under_test(scan, phantom_voxel_mm, phantom_pixel_mm, phantom_overrides)
+        return [score(scan.case_id, under_test, detector.detect_array(under_test.voxels, under_test.geometry, source=under_test.source, stride_px=_worker_stride))
+                for detector in _worker_detectors]
     except Exception as error:  # one broken case must not end a long evaluation
-        return CaseOutcome(scan.case_id, False, None, None, "error", None, None, None, "unknown", None, 0.0, None, None, message=f"{type(error).__name__}: {error}")
+        failed = CaseOutcome(scan.case_id, False, None, None, "error", None, None, None, "unknown", None, 0.0, None, None, message=f"{type(error).__name__}: {error}")
+        return [failed for _ in _worker_detectors]
 
 
 def evaluate(scans, model=None, stride=None, workers=1, phantom_voxel_mm=None, phantom_pixel_mm=None, phantom_overrides=None, progress=True) -> list[CaseOutcome]:
+    return evaluate_models(scans, [model], stride, workers, phantom_voxel_mm, phantom_pixel_mm, phantom_overrides, progress)[0]
+
+
+def evaluate_models(scans, models: list, stride=None, workers=1, phantom_voxel_mm=None, phantom_pixel_mm=None, phantom_overrides=None,
+                    progress=True) -> list[list[CaseOutcome]]:
+    """Every model on the same scans (each scan is generated or read once): outcomes per model, per scan."""
     from tqdm import tqdm
 
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     jobs = [(scan, phantom_voxel_mm, phantom_pixel_mm, phantom_overrides) for scan in scans]
+    per_scan = []
     with tqdm(total=len(jobs), desc="evaluating", unit="scan", disable=not progress, file=sys.stderr) as bar:
         if workers > 1:
-            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(model, stride, threads)) as pool:
-                outcomes = []
-                for outcome in pool.map(_evaluate_job, jobs, chunksize=2):
-                    outcomes.append(outcome)
+            with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(models, stride, threads)) as pool:
+                for outcomes in pool.map(_evaluate_job, jobs, chunksize=2):
+                    per_scan.append(outcomes)
                     bar.update(1)
-                return outcomes
-        _init_worker(model, stride, threads)
-        outcomes = []
-        for job in jobs:
-            outcomes.append(_evaluate_job(job))
-            bar.update(1)
-        return outcomes
+        else:
+            _init_worker(models, stride, threads)
+            for job in jobs:
+                per_scan.append(_evaluate_job(job))
+                bar.update(1)
+    return [[outcomes[index] for outcomes in per_scan] for index in range(len(models))]
 
 
 @dataclass
