@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--strides", type=int, nargs="+", default=[1, 2, 4, 8, 16])
+    parser.add_argument("--strides", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--pixel-mm", type=float, default=2.0)
     args = parser.parse_args(argv)
 

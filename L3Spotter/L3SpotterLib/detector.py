@@ -22,9 +22,9 @@ from .geometry import GeometryError, VolumeGeometry
 from .inference import DEFAULT_BATCH_SIZE
 from .mip import Projection, project_views
 from .model_card import resolve_card_path
-from .pipeline import LoadedModel, Localisation, locate, window_predictions
+from .pipeline import LoadedModel, Localisation, input_range_problems, locate, window_predictions, window_stride_problem
 from .spine_point import vertebra_point_ras
-from .result import STATUS_NOT_IN_VIEW, DetectionResult, WindowTrace, error_result
+from .result import STATUS_FOUND, STATUS_NOT_IN_VIEW, STATUS_UNCERTAIN, DetectionResult, WindowTrace, error_result
 from .volume_io import load_ct
 
 # A scan shorter than this along the body axis cannot show a vertebra and its neighbours.
@@ -102,8 +102,9 @@ class L3Detector:
             )
         card = self.card
         stride_px = int(stride_px or card.default_stride_px)
-        if stride_px < 1:
-            raise InputError(f"the window stride must be at least 1 pixel, got {stride_px}")
+        stride_problem = window_stride_problem(stride_px, card)
+        if stride_problem:
+            raise InputError(stride_problem)
 
         check_ct_intensities(voxels)
         started = time.perf_counter()
@@ -114,6 +115,11 @@ class L3Detector:
         stacked = np.stack([projection.pixels for projection in projections])
         localisation = locate(stacked, self.model, stride_px, progress)
         timings["locate"] = time.perf_counter() - started
+        pixel_mm = float(max(geometry.spacing_mm[geometry.lr_axis], geometry.spacing_mm[geometry.ap_axis]))
+        outside = input_range_problems(card, geometry.slice_thickness_mm, pixel_mm)
+        if outside and localisation.status == STATUS_FOUND:
+            localisation.status = STATUS_UNCERTAIN
+        localisation.reasons.extend(outside)
         return self._result(localisation, voxels, geometry, projections, source, series, stride_px, timings)
 
     def _result(self, localisation: Localisation, voxels, geometry: VolumeGeometry, projections: list[Projection],

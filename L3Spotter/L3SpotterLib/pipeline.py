@@ -34,6 +34,34 @@ from .windows import window_tops
 
 # The ramp's answer agrees with a count when the count's level there is L3 within half a vertebra.
 AGREEMENT_LEVELS = 0.5
+# The ramp match needs at least two windows per vertebra (34 mm from centre to centre in the lumbar spine).
+VERTEBRA_SPACING_MM = 34.0
+MIN_WINDOWS_PER_VERTEBRA = 2
+
+
+def window_stride_problem(stride_px: int, card) -> str | None:
+    """Why a window stride cannot be used with ``card``, or None."""
+    largest = int(VERTEBRA_SPACING_MM / (MIN_WINDOWS_PER_VERTEBRA * card.row_mm))
+    if stride_px < 1:
+        return f"the window stride must be at least 1 pixel, got {stride_px}"
+    if stride_px > largest:
+        return (
+            f"a window stride of {stride_px} pixels ({stride_px * card.row_mm:g} mm) leaves fewer than {MIN_WINDOWS_PER_VERTEBRA} "
+            f"windows per vertebra; the largest this model allows is {largest} pixels"
+        )
+    return None
+
+
+def input_range_problems(card, slice_thickness_mm: float, pixel_mm: float) -> list[str]:
+    """Where a scan lies outside what the model was measured on (the card's ``valid_input``)."""
+    problems = []
+    ranges = getattr(card, "valid_input", None) or {}
+    for name, value, words in (("slice_thickness_mm", slice_thickness_mm, "slice thickness"), ("pixel_mm", pixel_mm, "in-plane pixel size")):
+        if name in ranges:
+            low, high = ranges[name]
+            if not low <= value <= high:
+                problems.append(f"the {words} {value:g} mm lies outside the {low:g}-{high:g} mm this model was measured on")
+    return problems
 
 
 @dataclass
