@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--head-dropout", type=float, default=0.0, help="dropout before the head's last layer, in training (default 0: none)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for torch (default: every core)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes that compute projections")
     parser.add_argument("--cache-dir", default="cache/projections", help="where projections are cached")
     parser.add_argument("--checkpoint", default=None, help="checkpoint file; an existing one is resumed")
@@ -143,7 +144,7 @@ def train_model(
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
     device = choose_device(args.device)
     shape = shape_from_args(args)
     scans = [scan for spec in args.data for scan in read_data_spec(spec, args.labels)]
