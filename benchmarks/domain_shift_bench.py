@@ -82,44 +82,64 @@ def scans_of(spec: str):
     return read_data_spec(spec, keep_out_of_view=True)
 
 
-def part_lines(name: str, outcomes) -> list[str]:
-    statuses = {}
+def part_figures(name: str, outcomes) -> dict:
+    """The part's figures, as they go into the summary and the model card."""
+    figures = {"n": len(outcomes), "statuses": {}}
     for outcome in outcomes:
-        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
-    status_text = ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
-    lines = [f"{name} ({len(outcomes)} cases): {status_text}"]
+        figures["statuses"][outcome.status] = figures["statuses"].get(outcome.status, 0) + 1
     in_view = [o for o in outcomes if o.in_view]
     if in_view:
         answered = [o for o in in_view if o.error_mm is not None]
         found = [o for o in in_view if o.status == "found"]
-        right = [o for o in answered if o.error_mm <= WRONG_VERTEBRA_MM]
         wrong_found = [o for o in found if o.error_mm is not None and o.error_mm > WRONG_VERTEBRA_MM]
-        errors = np.array([o.error_mm for o in answered]) if answered else np.array([np.nan])
-        found_errors = np.array([o.error_mm for o in found]) if found else np.array([np.nan])
-        lines.append(
-            f"  L3 in view {len(in_view)}: right vertebra {100 * len(right) / len(in_view):.1f} %, "
-            f"coverage (found) {100 * len(found) / len(in_view):.1f} %, "
-            f"found on the wrong vertebra {len(wrong_found)} of {len(found)} ({100 * len(wrong_found) / max(1, len(found)):.1f} %)"
-        )
-        lines.append(
-            f"  error of every answer: mean {np.nanmean(errors):.2f} mm, median {np.nanmedian(errors):.2f} mm, "
-            f"p95 {np.nanpercentile(errors, 95):.1f} mm; of found answers: mean {np.nanmean(found_errors):.2f} mm"
-        )
-        for outcome in wrong_found:
-            lines.append(f"    confidently wrong: {outcome.case_id} {outcome.error_mm:.1f} mm off, confidence {outcome.confidence}")
+        errors = [o.error_mm for o in answered]
+        figures.update({
+            "n_in_view": len(in_view),
+            "right_vertebra": round(sum(e <= WRONG_VERTEBRA_MM for e in errors) / len(in_view), 4),
+            "coverage_found": round(len(found) / len(in_view), 4),
+            "n_found": len(found),
+            "n_found_wrong_vertebra": len(wrong_found),
+            "found_wrong_vertebra": round(len(wrong_found) / max(1, len(found)), 4),
+            "mean_error_mm": round(float(np.mean(errors)), 2) if errors else None,
+            "median_error_mm": round(float(np.median(errors)), 2) if errors else None,
+            "p95_error_mm": round(float(np.percentile(errors, 95)), 1) if errors else None,
+            "mean_error_found_mm": round(float(np.mean([o.error_mm for o in found])), 2) if found else None,
+            "confidently_wrong": [f"{o.case_id}: {o.error_mm:.1f} mm off, confidence {o.confidence}" for o in wrong_found],
+        })
     out_of_view = [o for o in outcomes if not o.in_view]
     if out_of_view:
-        found = [o for o in out_of_view if o.status == "found"]
-        not_in_view = [o for o in out_of_view if o.status == "not_in_view"]
-        lines.append(
-            f"  L3 not wholly in view {len(out_of_view)}: not_in_view {100 * len(not_in_view) / len(out_of_view):.1f} %, "
-            f"found {len(found)}"
-        )
-        for outcome in found:
-            lines.append(f"    found without L3: {outcome.case_id} ({outcome.l3_visibility}), confidence {outcome.confidence}")
+        figures.update({
+            "n_without_whole_l3": len(out_of_view),
+            "not_in_view": round(sum(o.status == "not_in_view" for o in out_of_view) / len(out_of_view), 4),
+            "found_without_l3": [f"{o.case_id} ({o.l3_visibility}), confidence {o.confidence}" for o in out_of_view if o.status == "found"],
+        })
     if name == "upside_down":
-        flagged = [o for o in outcomes if "upside down" in o.message]
-        lines.append(f"  reported upside down: {len(flagged)} of {len(outcomes)}")
+        figures["reported_upside_down"] = sum("upside down" in o.message for o in outcomes)
+    return figures
+
+
+def part_lines(name: str, figures: dict) -> list[str]:
+    status_text = ", ".join(f"{status} {count}" for status, count in sorted(figures["statuses"].items()))
+    lines = [f"{name} ({figures['n']} cases): {status_text}"]
+    if "n_in_view" in figures:
+        lines.append(
+            f"  L3 in view {figures['n_in_view']}: right vertebra {100 * figures['right_vertebra']:.1f} %, "
+            f"coverage (found) {100 * figures['coverage_found']:.1f} %, found on the wrong vertebra "
+            f"{figures['n_found_wrong_vertebra']} of {figures['n_found']} ({100 * figures['found_wrong_vertebra']:.1f} %)"
+        )
+        lines.append(
+            f"  error of every answer: mean {figures['mean_error_mm']} mm, median {figures['median_error_mm']} mm, "
+            f"p95 {figures['p95_error_mm']} mm; of found answers: mean {figures['mean_error_found_mm']} mm"
+        )
+        lines += [f"    confidently wrong: {text}" for text in figures["confidently_wrong"]]
+    if "n_without_whole_l3" in figures:
+        lines.append(
+            f"  L3 not wholly in view {figures['n_without_whole_l3']}: not_in_view {100 * figures['not_in_view']:.1f} %, "
+            f"found {len(figures['found_without_l3'])}"
+        )
+        lines += [f"    found without L3: {text}" for text in figures["found_without_l3"]]
+    if "reported_upside_down" in figures:
+        lines.append(f"  reported upside down: {figures['reported_upside_down']} of {figures['n']}")
     return lines
 
 
@@ -131,25 +151,44 @@ def main(argv=None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every part's size")
     parser.add_argument("--parts", nargs="*", default=list(PARTS), help="parts to run (default: all)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--record-card", action="store_true",
+                        help="write the first model's figures into its card (accuracy.domain_shift)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     labels, cards = model_labels(args.model)
-    summary = [f"models: {', '.join(f'{label} = {card or 'shipped'}' for label, card in zip(labels, cards))}; scale {args.scale}",
+    recorded = {}
+    described = ", ".join(f"{label} = {card or 'shipped'}" for label, card in zip(labels, cards))
+    summary = [f"models: {described}; scale {args.scale}",
                f"command: python benchmarks/domain_shift_bench.py {' '.join(argv if argv is not None else sys.argv[1:])}"]
     for name in args.parts:
         spec, count = PARTS[name]
         scans = scans_of(spec.format(n=max(1, int(round(count * args.scale)))))
         per_model = evaluate_models(scans, cards, None, args.workers)
-        for label, outcomes in zip(labels, per_model):
+        for index, (label, outcomes) in enumerate(zip(labels, per_model)):
             (out / label).mkdir(exist_ok=True)
             write_outcomes_csv(out / label / f"{name}.csv", outcomes)
-            lines = [f"[{label}] {line}" if index == 0 else line for index, line in enumerate(part_lines(name, outcomes))]
+            figures = part_figures(name, outcomes)
+            if index == 0:
+                recorded[name] = figures
+            lines = [f"[{label}] {line}" if number == 0 else line for number, line in enumerate(part_lines(name, figures))]
             print("\n".join(lines), flush=True)
             summary += lines
         atomic_write_text(out / "summary.txt", "\n".join(summary) + "\n")
+    if args.record_card:
+        record_in_card(cards[0], recorded, summary[1])
     return 0
+
+
+def record_in_card(card_argument: str | None, figures: dict, command: str) -> None:
+    from L3SpotterLib.model_card import read_card, resolve_card_path, write_card
+
+    card_path = resolve_card_path(card_argument)
+    card = read_card(card_path)
+    card.accuracy["domain_shift"] = {"description": "benchmarks/domain_shift_bench.py (shifted phantom family, archive fields of view, "
+                                                    "narrow reconstructions, upside-down and non-anatomical inputs)", "command": command, **figures}
+    write_card(card, card_path)
 
 
 def model_labels(arguments: list[str]) -> tuple[list[str], list[str | None]]:
