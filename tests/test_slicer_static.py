@@ -96,6 +96,58 @@ def test_the_module_files_compile(path, tmp_path):
     py_compile.compile(str(path), cfile=str(tmp_path / (path.stem + ".pyc")), doraise=True)
 
 
+# Slicer 5.2-5.8 ship Python 3.9 (5.10 and later ship 3.12): every file the module loads must run on it.
+OLDEST_SLICER_PYTHON = "3.9"
+
+
+def module_python_files() -> list[Path]:
+    return sorted(path for path in MODULE_DIR.rglob("*.py") if "__pycache__" not in path.parts)
+
+
+def defers_annotations(path: Path) -> bool:
+    """Whether the file has ``from __future__ import annotations`` (then annotations are never evaluated)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return any(
+        isinstance(node, ast.ImportFrom) and node.module == "__future__" and any(alias.name == "annotations" for alias in node.names)
+        for node in tree.body
+    )
+
+
+def vermin_violations(paths: list[Path], *options: str) -> subprocess.CompletedProcess:
+    # vermin has no __main__ module: call its console entry point.
+    command = [sys.executable, "-c", "import sys, vermin; sys.exit(vermin.main())", f"-t={OLDEST_SLICER_PYTHON}-", "--violations", "--no-tips", *options, *map(str, paths)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_every_module_file_runs_on_the_oldest_python_of_the_supported_slicers():
+    """vermin finds syntax and library features newer than Python 3.9 in every file under L3Spotter/."""
+    files = module_python_files()
+    assert {MODULE_PY, SCENARIOS_PY, MODULE_DIR / "L3SpotterLib" / "detector.py"} <= set(files)
+    run = vermin_violations(files)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_annotations_evaluated_at_load_time_run_on_python_3_9():
+    """Without ``from __future__ import annotations`` Python 3.9 evaluates class and function annotations
+    when the module loads, so ``float | None`` there is a TypeError. vermin's union-type check ignores that
+    import (it flags deferred annotations too), so it runs on the files that evaluate theirs."""
+    evaluating = [path for path in module_python_files() if not defers_annotations(path)]
+    assert MODULE_PY in evaluating  # the parameter node wrapper evaluates its annotations: no future import there
+    run = vermin_violations(evaluating, "--eval-annotations", "--feature", "union-types")
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_python_check_finds_what_python_3_9_cannot_load(tmp_path):
+    """The two checks above fail on code that Python 3.9 cannot load."""
+    union_in_dataclass = tmp_path / "union_in_dataclass.py"
+    union_in_dataclass.write_text("from dataclasses import dataclass\n\n@dataclass\nclass Case:\n    z_mm: float | None\n")
+    pattern_matching = tmp_path / "pattern_matching.py"
+    pattern_matching.write_text("def f(x):\n    match x:\n        case 1:\n            return 2\n")
+    assert not defers_annotations(union_in_dataclass)
+    assert vermin_violations([union_in_dataclass], "--eval-annotations", "--feature", "union-types").returncode == 1
+    assert vermin_violations([pattern_matching]).returncode == 1
+
+
 def test_the_module_loads_nothing_that_needs_torch():
     imported = set()
     for node in module_tree().body:
