@@ -16,6 +16,7 @@ import SimpleITK as sitk
 from .errors import InputError
 from .geometry import LPS_TO_RAS, GeometryError, VolumeGeometry
 from .nifti_checks import check_nifti_file
+from .nrrd_checks import check_nrrd_header
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -93,6 +94,8 @@ def load_ct(path) -> CtVolume:
 def _read_image_file(path: Path, path_text: str) -> sitk.Image:
     if not os.access(path, os.R_OK):
         raise InputError(f"{path_text}: the file cannot be read (permission denied)")
+    if path.name.lower().endswith((".nrrd", ".nhdr")):
+        check_nrrd_header(path, path_text)  # before ITK, which crashes on some damaged headers
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -100,10 +103,10 @@ def _read_image_file(path: Path, path_text: str) -> sitk.Image:
     except RuntimeError:
         raise InputError(f"{path_text}: not an image file that SimpleITK can read (NIfTI, NRRD, MHA/MHD or DICOM)") from None
     _check_shape_information(reader.GetSize(), reader.GetNumberOfComponents(), path_text)
-    voxel_bytes = _voxel_bytes(reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID())
-    _check_memory(voxel_bytes, path_text)
+    _check_memory(_voxel_bytes(reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID()), path_text)
     if path.name.lower().endswith((".nii", ".nii.gz")):
-        check_nifti_file(path, voxel_bytes, path_text)
+        check_nifti_file(path, path_text)
+    _check_spacing_information(reader.GetSpacing(), path_text)
     try:
         with quiet_itk_warnings():  # e.g. "unexpected scales in sform": the header checks above speak instead
             image = reader.Execute()
@@ -230,6 +233,17 @@ def _check_shape_information(size, n_components: int, path_text: str) -> None:
         raise InputError(
             f"{path_text}: {n_components} values per voxel (an RGB or vector image); L3Spotter needs a scalar CT in HU"
         )
+
+
+def _check_spacing_information(spacing_mm, path_text: str) -> None:
+    """Refuse a zero or negative spacing in any format, as for NIfTI: SimpleITK would silently flip the
+    axis of a negative one (MHA/MHD) where other tools take its absolute value."""
+    for axis, spacing in zip("ijk", spacing_mm):
+        if not spacing > 0:
+            raise InputError(
+                f"{path_text}: the voxel spacing along {axis} is {spacing:g} mm in the file's header; "
+                "it must be positive (zero cannot place the voxels, and tools disagree on what negative means)"
+            )
 
 
 def _voxel_bytes(size, n_components: int, pixel_id: int) -> int:
