@@ -250,3 +250,16 @@ def test_an_nrrd_header_running_into_binary_data_is_refused_not_a_crash(tmp_path
     run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, f"the loader crashed (exit code {run.returncode})"
     assert run.stdout.strip() == f"{path}: the NRRD header is damaged (byte 0x93 at offset {end} is not text; the header ends at a blank line)"
+
+
+def test_a_nifti_gz_beside_a_nii_of_the_same_name_is_read_itself(tmp_path):
+    """ITK's NIfTI reader, asked for scan.nii.gz, reads scan.nii when both exist (found by the loader fuzz
+    test's oracle, whose files shared a folder): each must give its own voxels."""
+    plain = ct_like()
+    other = sitk.GetImageFromArray(sitk.GetArrayFromImage(plain) + 7)
+    other.CopyInformation(plain)
+    write(plain, tmp_path / "scan.nii")
+    sitk.WriteImage(other, str(tmp_path / "scan.nii.gz"), useCompression=True)
+    compressed, uncompressed = load_ct(tmp_path / "scan.nii.gz"), load_ct(tmp_path / "scan.nii")  # kept: voxels are views
+    np.testing.assert_array_equal(compressed.voxels, sitk.GetArrayFromImage(other))
+    np.testing.assert_array_equal(uncompressed.voxels, sitk.GetArrayFromImage(plain))

@@ -6,7 +6,9 @@ only ever opened for reading.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,8 +98,21 @@ def _read_image_file(path: Path, path_text: str) -> sitk.Image:
         raise InputError(f"{path_text}: the file cannot be read (permission denied)")
     if path.name.lower().endswith((".nrrd", ".nhdr")):
         check_nrrd_header(path, path_text)  # before ITK, which crashes on some damaged headers
+    with _path_itk_reads_as_itself(path, path_text) as itk_path:
+        image = _read_checked_image(path, itk_path, path_text)
+    if image.GetDimension() == 4:
+        size = list(image.GetSize())
+        if size[3] != 1:
+            raise InputError(f"{path_text}: a 4-D image {tuple(size)}; L3Spotter needs a single 3-D CT volume")
+        # A 3-D volume stored with a singleton 4th axis (some converters write NIfTI this way).
+        image = sitk.Extract(image, size[:3] + [0], [0, 0, 0, 0])
+    return image
+
+
+def _read_checked_image(path: Path, itk_path: Path, path_text: str) -> sitk.Image:
+    """Read ``itk_path`` (``path`` or a link to it) with SimpleITK, after the header checks."""
     reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
+    reader.SetFileName(str(itk_path))
     try:
         reader.ReadImageInformation()
     except RuntimeError:
@@ -109,16 +124,38 @@ def _read_image_file(path: Path, path_text: str) -> sitk.Image:
     _check_spacing_information(reader.GetSpacing(), path_text)
     try:
         with quiet_itk_warnings():  # e.g. "unexpected scales in sform": the header checks above speak instead
-            image = reader.Execute()
+            return reader.Execute()
     except RuntimeError as error:
         raise InputError(f"{path_text}: the image data cannot be read ({_first_line(error)})") from None
-    if image.GetDimension() == 4:
-        size = list(image.GetSize())
-        if size[3] != 1:
-            raise InputError(f"{path_text}: a 4-D image {tuple(size)}; L3Spotter needs a single 3-D CT volume")
-        # A 3-D volume stored with a singleton 4th axis (some converters write NIfTI this way).
-        image = sitk.Extract(image, size[:3] + [0], [0, 0, 0, 0])
-    return image
+
+
+@contextlib.contextmanager
+def _path_itk_reads_as_itself(path: Path, path_text: str):
+    """The path to give SimpleITK so that it reads this very file.
+
+    ITK's NIfTI reader, asked for ``scan.nii.gz``, reads ``scan.nii`` instead when both exist (it looks for
+    the uncompressed name first). Such a file is read through a link of its own in a private folder.
+    """
+    twin = _uncompressed_nifti_twin(path)
+    if twin is None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="l3spotter-read-") as folder:
+        link = Path(folder) / "volume.nii.gz"
+        try:
+            os.symlink(os.path.abspath(path), link)
+        except OSError:
+            raise InputError(
+                f"{path_text}: {twin.name} lies beside it and SimpleITK would read that file instead; rename one of them"
+            ) from None
+        yield link
+
+
+def _uncompressed_nifti_twin(path: Path) -> Path | None:
+    if not path.name.lower().endswith(".nii.gz"):
+        return None
+    twin = path.with_name(path.name[: -len(".gz")])
+    return twin if twin.exists() else None
 
 
 def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict, np.ndarray | None]:
