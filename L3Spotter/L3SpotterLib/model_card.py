@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -71,6 +72,9 @@ class ModelCard:
             problems.append(f"hu_window {self.hu_window!r} must be [low, high] with low < high")
         if self.default_stride_px < 1:
             problems.append("default_stride_px must be at least 1")
+        if not _is_sha256_hex(self.weights_sha256):
+            # Without it any file under the weights' name would be loaded: a corrupt or swapped model unnoticed.
+            problems.append(f"weights_sha256 {self.weights_sha256!r} must be the 64-hex-digit SHA-256 of the weights file")
         if self.output_curve:
             if not isinstance(self.output_curve, dict) or not {"raw", "target"} <= set(self.output_curve):
                 problems.append("output_curve must hold 'raw' and 'target' knot lists")
@@ -125,7 +129,7 @@ def load_model(model: str | Path | None = None, map_location="cpu"):
     if not weights_path.is_file():
         raise ModelError(f"{weights_path}: the weights file named by {card_path.name} is missing")
     actual = sha256_of_file(weights_path)
-    if card.weights_sha256 and actual != card.weights_sha256:
+    if actual != card.weights_sha256:
         raise ModelError(
             f"{weights_path}: SHA-256 {actual[:12]}... does not match the card's {card.weights_sha256[:12]}... "
             "(corrupt or replaced weights)"
@@ -165,6 +169,10 @@ def save_model(network, card: ModelCard, card_path: Path, half_precision: bool =
     card.validate(str(card_path))
     atomic_write_text(card_path, json.dumps(card.to_dict(), indent=2) + "\n")
     return card
+
+
+def _is_sha256_hex(text) -> bool:
+    return isinstance(text, str) and re.fullmatch(r"[0-9a-f]{64}", text) is not None
 
 
 def _float32_state(state: dict) -> dict:
