@@ -426,7 +426,9 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         return not self.missingPackages()
 
     def detect(self, volumeNode, model=None, device="auto", windowStridePx=None, view="auto", progressCallback=None, fractionCallback=None):
-        """Find L3 in a scalar volume node; returns a ``DetectionResult`` (never raises for a bad input).
+        """Find L3 in a scalar volume node; returns a ``DetectionResult`` and never raises: missing packages,
+        a bad input or model, and any failure while detecting (CUDA out of memory, for one) give a result
+        with status "error" and a message naming the problem.
 
         ``model``: a model card path or model name; None or the shipped card: the shipped model.
         ``device``: "auto", "cpu" or "cuda". ``windowStridePx``: None or 0 for the model's default.
@@ -435,10 +437,13 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         """
         missing = self.missingPackages()
         if missing:
-            raise RuntimeError(
-                "Missing Python packages: " + ", ".join(missing) + ". Press Detect L3 in the L3Spotter panel, or call "
-                "slicer.util.getModuleLogic('L3Spotter').installDependencies(), to install them."
-            )
+            from L3SpotterLib.result import error_result
+
+            name = volumeNode.GetName() if volumeNode is not None else "no volume"
+            return error_result(name, (
+                f"{name}: missing Python packages: " + ", ".join(missing) + ". Press Detect L3 in the L3Spotter panel, "
+                "or call slicer.util.getModuleLogic('L3Spotter').installDependencies(), to install them."
+            ))
         return mrml.detect_volume_node(
             volumeNode,
             model=self._modelArgument(model),

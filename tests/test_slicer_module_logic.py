@@ -123,7 +123,7 @@ def test_the_logic_passes_the_panel_options_on(module, scene, totalseg_case, ran
     volume_node = load_totalseg(totalseg_case)
     logic = module.L3SpotterLogic()
     result = logic.detect(volume_node, model=random_cnn4_model, device="cpu", windowStridePx=8, view="auto")
-    assert result.status != "error", result.message
+    assert result.status == "not_in_view", result.summary()  # the untrained network sees no ramp
     assert result.trace.stride_px == 8
     assert logic.detect(volume_node, model=random_cnn4_model, device="cpu", windowStridePx=0).trace.stride_px == 4
     wrong_view = logic.detect(volume_node, model=random_cnn4_model, device="cpu", view="lateral")
@@ -148,8 +148,27 @@ def test_the_model_line_reads_the_card_without_torch(module, random_cnn4_model):
 
 def test_detect_says_what_is_missing_instead_of_installing(module, scene, totalseg_case, monkeypatch):
     monkeypatch.setattr(module.L3SpotterLogic, "missingPackages", staticmethod(lambda: ["torch"]))
-    with pytest.raises(RuntimeError, match="Missing Python packages: torch.*installDependencies"):
-        module.L3SpotterLogic().detect(load_totalseg(totalseg_case))
+    result = module.L3SpotterLogic().detect(load_totalseg(totalseg_case))
+    assert result.status == "error"
+    assert result.message.startswith("CT: missing Python packages: torch. ") and "installDependencies" in result.message
+
+
+def test_detect_never_raises_even_when_the_gpu_runs_out_of_memory(module, scene, totalseg_case, random_cnn4_model, monkeypatch):
+    """CUDA out of memory is a RuntimeError, not an L3SpotterError: it must still become an error result."""
+    import torch
+
+    from L3SpotterLib.detector import L3Detector
+
+    class OutOfMemoryNetwork(torch.nn.Module):
+        def forward(self, windows):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    detector = L3Detector(random_cnn4_model, device="cpu")
+    detector.network = OutOfMemoryNetwork()
+    monkeypatch.setattr(mrml, "detector_for", lambda model=None, device="auto": detector)
+    result = module.L3SpotterLogic().detect(load_totalseg(totalseg_case))
+    assert result.status == "error"
+    assert result.message == "CT: unexpected OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
 
 
 def test_packages_are_installed_only_after_a_yes(module, monkeypatch):

@@ -130,8 +130,9 @@ def detect_volume_node(
     the model reads. ``progress``: called with a short message at each stage; ``window_progress``: called
     with the fraction (0-1) of the windows through the CNN.
 
-    Like the engine, returns a result with status ``error`` (and a message naming the problem) instead of
-    raising, for anything wrong with the volume, its transform or the model.
+    Never raises once given a node: anything wrong with the volume, its transform or the model, and any
+    failure while detecting (CUDA out of memory, for one), gives a result with status ``error`` and a
+    message naming the problem.
     """
     if volume_node is None:
         raise ValueError("no volume node given")
@@ -149,10 +150,15 @@ def detect_volume_node(
             except ValueError as error:  # unknown device, or CUDA asked for without one
                 raise InputError(str(error)) from None
         check_view(view, detector.card)
+        report("Detecting L3")
+        return detector.detect_array(voxels, ijk_to_world, source=source, stride_px=stride_px or None, progress=window_progress)
     except L3SpotterError as error:
         return error_result(source, f"{source}: {error}")
-    report("Detecting L3")
-    return detector.detect_array(voxels, ijk_to_world, source=source, stride_px=stride_px or None, progress=window_progress)
+    except MemoryError:
+        return error_result(source, f"{source}: ran out of memory")
+    except Exception as error:  # e.g. torch.OutOfMemoryError on the GPU: a result says so, the caller goes on
+        logging.exception("L3Spotter: detection failed")
+        return error_result(source, f"{source}: unexpected {type(error).__name__}: {error}")
 
 
 def has_l3_level(result: DetectionResult) -> bool:
