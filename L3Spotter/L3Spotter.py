@@ -33,7 +33,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from L3SpotterLib import mrml
+from L3SpotterLib import mrml, python_dependencies
 
 MODULE_DIR = Path(__file__).resolve().parent
 HOMEPAGE_URL = "https://github.com/L3Spotter/SlicerL3Spotter"
@@ -41,12 +41,9 @@ README_URL = HOMEPAGE_URL + "#readme"
 # The shipped model (L3SpotterLib.model_card.DEFAULT_MODEL_NAME; the test suite checks they agree).
 SHIPPED_MODEL_CARD = MODULE_DIR / "Resources" / "Models" / "l3spotter_mobilenet_v2.json"
 
-# What detection needs beyond the Python packages every Slicer has (numpy, vtk).
-# torch and torchvision come through the PyTorch extension, which picks the build for the GPU;
+# What detection needs beyond the Python packages every Slicer has (numpy, vtk), with versions, is in
+# L3SpotterLib.python_dependencies: torch through the PyTorch extension (it picks the build for the GPU),
 # the others through pip.
-TORCH_PACKAGES = ("torch", "torchvision")
-TORCH_VERSION_REQUIREMENT = ">=2.2"
-PIP_REQUIREMENTS = {"scipy": "scipy>=1.11", "SimpleITK": "SimpleITK>=2.3", "matplotlib": "matplotlib>=3.8"}
 
 
 #
@@ -272,9 +269,9 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return self._lastResult is not None and self._lastResultVolumeID == volumeNode.GetID()
 
     def _updateDependenciesLabel(self):
-        missing = self.logic.missingPackages()
-        self.ui.dependenciesLabel.text = "all installed" if not missing else "missing: " + ", ".join(missing)
-        self.ui.installDependenciesButton.enabled = bool(missing)
+        problems = self.logic.dependencyProblems()
+        self.ui.dependenciesLabel.text = "all installed" if not problems else "to install: " + ", ".join(p.describe() for p in problems)
+        self.ui.installDependenciesButton.enabled = bool(problems)
 
     def _showProgress(self, message):
         self.ui.statusLabel.text = message
@@ -382,48 +379,78 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         return L3SpotterParameterNode(super().getParameterNode())
 
     @staticmethod
-    def missingPackages():
-        """Import names of the Python packages detection needs that this Slicer lacks."""
-        needed = list(TORCH_PACKAGES) + list(PIP_REQUIREMENTS)
-        return [name for name in needed if importlib.util.find_spec(name) is None]
+    def dependencyProblems():
+        """The Python packages detection needs that are missing or too old here (``DependencyProblem``s)."""
+        requirements = dict(python_dependencies.TORCH_REQUIREMENTS, **python_dependencies.PIP_REQUIREMENTS)
+        return python_dependencies.dependency_problems(requirements)
+
+    @classmethod
+    def missingPackages(cls):
+        """Import names of the Python packages detection needs that are missing or too old here."""
+        return [problem.import_name for problem in cls.dependencyProblems()]
 
     def installDependencies(self, askConfirmation=True):
-        """Install what :meth:`missingPackages` lists, after asking. Returns True when all are there.
+        """Install what :meth:`dependencyProblems` lists, after asking. Returns True when all are there.
 
-        torch and torchvision come from the PyTorch extension's installer (the right build for this
-        computer's GPU); the other packages from pip. Nothing is installed without ``askConfirmation``
-        answered yes, unless the caller passes ``askConfirmation=False``.
+        torch comes from the PyTorch extension's installer (the right build for this computer's GPU); a
+        missing torchvision is installed with pip for the torch that is there; the other packages come from
+        pip. A torch or torchvision that is too old is not replaced here (other extensions use it): the
+        error says what to update. Nothing is installed without ``askConfirmation`` answered yes, unless
+        the caller passes ``askConfirmation=False``.
         """
-        missing = self.missingPackages()
-        pipMissing = [name for name in missing if name in PIP_REQUIREMENTS]
-        if pipMissing:
-            requirements = [PIP_REQUIREMENTS[name] for name in pipMissing]
-            if askConfirmation and not slicer.util.confirmOkCancelDisplay(
-                "L3Spotter needs these Python packages: " + ", ".join(requirements) + ".\n\nInstall them now with pip?",
-                "L3Spotter: install Python packages",
-            ):
+        problems = {problem.import_name: problem for problem in self.dependencyProblems()}
+        pipProblems = [problem for name, problem in problems.items() if name not in python_dependencies.TORCH_REQUIREMENTS]
+        if pipProblems:
+            requirements = [problem.requirement for problem in pipProblems]
+            if not self._confirm(askConfirmation, "L3Spotter needs these Python packages: " + ", ".join(requirements) + ".\n\nInstall them now with pip?"):
                 return False
             slicer.util.pip_install(requirements)
-        if any(name in TORCH_PACKAGES for name in missing):
-            try:
-                import PyTorchUtils
-            except ImportError:
-                raise RuntimeError(
-                    "L3Spotter needs PyTorch. Install the PyTorch extension from the Extensions Manager, restart "
-                    "Slicer, and press Detect L3 again."
-                ) from None
-            torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-            if not torchLogic.torchInstalled():
-                # installTorch asks for confirmation itself when askConfirmation is True.
-                if torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=TORCH_VERSION_REQUIREMENT) is None:
-                    return False
-            elif importlib.util.find_spec("torchvision") is None:
-                raise RuntimeError(
-                    "PyTorch is installed without torchvision. Reinstall PyTorch from the PyTorch Utils module, then "
-                    "press Detect L3 again."
-                )
+        if "torch" in problems:
+            if not self._installTorch(problems["torch"], askConfirmation):
+                return False
+        elif "torchvision" in problems:
+            if not self._installTorchvision(problems["torchvision"], askConfirmation):
+                return False
         importlib.invalidate_caches()
-        return not self.missingPackages()
+        return not self.dependencyProblems()
+
+    @staticmethod
+    def _confirm(askConfirmation, question):
+        return not askConfirmation or slicer.util.confirmOkCancelDisplay(question, "L3Spotter: install Python packages")
+
+    @staticmethod
+    def _installTorch(problem, askConfirmation):
+        if problem.installed_version is not None:
+            raise RuntimeError(
+                f"PyTorch {problem.installed_version} is installed, but L3Spotter needs {problem.requirement}. Update it in "
+                "the PyTorch Utils module (other extensions share it), restart Slicer, and press Detect L3 again."
+            )
+        try:
+            import PyTorchUtils
+        except ImportError:
+            raise RuntimeError(
+                "L3Spotter needs PyTorch. Install the PyTorch extension from the Extensions Manager, restart "
+                "Slicer, and press Detect L3 again."
+            ) from None
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        # installTorch asks for confirmation itself when askConfirmation is True; it installs torchvision too.
+        versionRequirement = problem.requirement[len("torch"):]
+        return torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=versionRequirement) is not None
+
+    def _installTorchvision(self, problem, askConfirmation):
+        torchVersion = python_dependencies.installed_version("torch")
+        if problem.installed_version is not None or torchVersion is None:
+            raise RuntimeError(
+                f"torchvision {problem.installed_version} is installed, but L3Spotter needs {problem.requirement}. Update "
+                "PyTorch in the PyTorch Utils module (other extensions share it), restart Slicer, and press Detect L3 again."
+            )
+        # Pinning the installed torch makes pip choose the torchvision built for it, and leave torch alone.
+        requirements = ["torchvision", f"torch=={python_dependencies.public_version(torchVersion)}"]
+        question = f"PyTorch {torchVersion} is installed without torchvision, which L3Spotter needs.\n\nInstall torchvision for it with pip?"
+        if not self._confirm(askConfirmation, question):
+            return False
+        slicer.util.pip_install(requirements)
+        return True
 
     def detect(self, volumeNode, model=None, device="auto", windowStridePx=None, view="auto", progressCallback=None, fractionCallback=None):
         """Find L3 in a scalar volume node; returns a ``DetectionResult`` and never raises: missing packages,

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO_ROOT / "L3Spotter" / "Testing" / "Python"))
 from L3SpotterScenarios import ScenarioCase, buildSceneWithSliceViews, releaseSceneWithSliceViews  # noqa: E402
 from test_slicer_mrml import known_l3_z_ras_mm, oracle_detector  # noqa: E402,F401  (fixtures)
 
-from L3SpotterLib import mrml  # noqa: E402
+from L3SpotterLib import mrml, python_dependencies  # noqa: E402
 
 
 class _ScriptedLoadableModule:
@@ -171,30 +171,92 @@ def test_detect_never_raises_even_when_the_gpu_runs_out_of_memory(module, scene,
     assert result.message == "CT: unexpected OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
 
 
-def test_packages_are_installed_only_after_a_yes(module, monkeypatch):
-    missing = ["scipy", "matplotlib"]
-    monkeypatch.setattr(module.L3SpotterLogic, "missingPackages", staticmethod(lambda: list(missing)))
+# The packages of a Slicer with everything detection needs, at versions that satisfy it.
+SATISFIED = {
+    "torch": "2.3.1+cu121", "torchvision": "0.18.1+cu121", "scipy": "1.13.0", "SimpleITK": "2.3.1",
+    "matplotlib": "3.8.4", "nibabel": "5.2.1", "packaging": "24.0",
+}
+
+
+@pytest.fixture()
+def python_packages(monkeypatch):
+    """A stand-in for what is installed: distribution name -> version, None for not installed."""
+    installed = dict(SATISFIED)
+    monkeypatch.setattr(python_dependencies, "is_importable", lambda name: installed.get(name) is not None)
+    monkeypatch.setattr(python_dependencies, "installed_version", lambda name: installed.get(name))
+    return installed
+
+
+def answering(yes, questions):
+    def confirm(text, title=None, **kwargs):
+        questions.append(text)
+        return yes
+    return confirm
+
+
+def test_this_environment_has_every_package_at_a_version_that_suffices(module):
+    assert module.L3SpotterLogic.dependencyProblems() == []
+
+
+def test_an_old_torch_or_torchvision_counts_as_missing(module, python_packages):
+    assert module.L3SpotterLogic.missingPackages() == []
+    python_packages["torch"] = "1.13.1"  # left by another extension
+    python_packages["torchvision"] = "0.14.1"
+    problems = module.L3SpotterLogic.dependencyProblems()
+    assert [problem.describe() for problem in problems] == [
+        "torch 1.13.1 (needs torch>=2.2)",
+        "torchvision 0.14.1 (needs torchvision>=0.17)",
+    ]
+    assert module.L3SpotterLogic.missingPackages() == ["torch", "torchvision"]
+
+
+def test_an_old_torch_is_named_and_left_for_the_pytorch_extension_to_update(module, python_packages, monkeypatch):
+    python_packages["torch"] = "1.13.1"
     installed = []
     monkeypatch.setattr(slicer.util, "pip_install", installed.append)
-    questions = []
+    with pytest.raises(RuntimeError, match=r"PyTorch 1\.13\.1 is installed, but L3Spotter needs torch>=2\.2\. Update it in the PyTorch Utils module"):
+        module.L3SpotterLogic().installDependencies()
+    assert installed == []
 
-    def answer(yes):
-        def confirm(text, title=None, **kwargs):
-            questions.append(text)
-            return yes
-        return confirm
 
-    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answer(False))
+def test_a_missing_torchvision_is_offered_for_the_torch_that_is_there(module, python_packages, monkeypatch):
+    python_packages["torchvision"] = None
+    installed, questions = [], []
+    monkeypatch.setattr(slicer.util, "pip_install", installed.append)
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(False, questions))
     assert module.L3SpotterLogic().installDependencies() is False
-    assert installed == [] and "scipy>=1.11" in questions[-1]
+    assert installed == []
+    assert questions == ["PyTorch 2.3.1+cu121 is installed without torchvision, which L3Spotter needs.\n\nInstall torchvision for it with pip?"]
 
-    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answer(True))
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(True, questions))
+    module.L3SpotterLogic().installDependencies()
+    assert installed == [["torchvision", "torch==2.3.1"]]  # pip keeps this torch and picks its torchvision
+
+
+def test_packages_are_installed_only_after_a_yes(module, python_packages, monkeypatch):
+    python_packages["scipy"] = None
+    python_packages["matplotlib"] = "3.5.0"  # too old: pip upgrades it to meet the requirement
+    installed, questions = [], []
+    monkeypatch.setattr(slicer.util, "pip_install", installed.append)
+
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(False, questions))
+    assert module.L3SpotterLogic().installDependencies() is False
+    assert installed == [] and "scipy>=1.11, matplotlib>=3.8" in questions[-1]
+
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(True, questions))
     module.L3SpotterLogic().installDependencies()
     assert installed == [["scipy>=1.11", "matplotlib>=3.8"]]
 
 
-def test_torch_comes_from_the_pytorch_extension_which_asks_first(module, monkeypatch):
-    monkeypatch.setattr(module.L3SpotterLogic, "missingPackages", staticmethod(lambda: ["torch", "torchvision"]))
+def test_without_packaging_the_check_asks_for_it_first(module, python_packages):
+    python_packages["packaging"] = None
+    python_packages["nibabel"] = None
+    assert module.L3SpotterLogic.missingPackages() == ["packaging", "nibabel"]
+
+
+def test_torch_comes_from_the_pytorch_extension_which_asks_first(module, python_packages, monkeypatch):
+    python_packages["torch"] = None
+    python_packages["torchvision"] = None
     monkeypatch.setitem(sys.modules, "PyTorchUtils", None)  # the PyTorch extension is not installed
     with pytest.raises(RuntimeError, match="PyTorch extension"):
         module.L3SpotterLogic().installDependencies()

@@ -199,14 +199,19 @@ def test_the_module_description_says_what_a_user_needs():
 
 
 def test_the_module_installs_nothing_without_asking():
-    """pip_install and installTorch appear only in installDependencies, behind a confirmation."""
+    """pip_install and installTorch appear only in installDependencies and its helpers (_install*,
+    _confirm), behind a confirmation (test_slicer_module_logic checks that they ask)."""
     logic = top_level_class("L3SpotterLogic")
-    install = next(node for node in logic.body if isinstance(node, ast.FunctionDef) and node.name == "installDependencies")
-    install_source = ast.unparse(install)
-    assert "confirmOkCancelDisplay" in install_source and "askConfirmation=askConfirmation" in install_source
-    assert [d.value for d in install.args.defaults] == [True]
-    outside = module_source().replace(ast.get_source_segment(module_source(), install), "")
-    assert "pip_install(" not in outside and "installTorch(" not in outside
+    methods = {node.name: node for node in logic.body if isinstance(node, ast.FunctionDef)}
+    install_group = [node for name, node in methods.items() if name in ("installDependencies", "_confirm") or name.startswith("_install")]
+    group_source = "\n".join(ast.unparse(node) for node in install_group)
+    assert "confirmOkCancelDisplay" in ast.unparse(methods["_confirm"])
+    assert "askConfirmation=askConfirmation" in group_source
+    assert [d.value for d in methods["installDependencies"].args.defaults] == [True]
+    outside = module_source()
+    for node in install_group:
+        outside = outside.replace(ast.get_source_segment(module_source(), node), "")
+    assert "pip_install(" not in outside and "installTorch(" not in outside and "confirmOkCancelDisplay" not in outside
     test_class_source = ast.unparse(top_level_class("L3SpotterTest"))
     assert "installDependencies" not in test_class_source
 
