@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from .dicom_stack import keep_the_main_kind, plan_stack, read_slice_headers, resample_onto_even_grid
 from .errors import InputError
-from .geometry import LPS_TO_RAS, GeometryError, VolumeGeometry
+from .geometry import GeometryError, VolumeGeometry
 from .nifti_checks import check_nifti_file
 from .nrrd_checks import check_nrrd_header
 
@@ -170,17 +171,32 @@ def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict, 
     # Prefer CT, then the series with the most slices.
     candidates.sort(key=lambda c: (c["modality"] == "CT", len(c["files"])), reverse=True)
     chosen = candidates[0]
-    if len(chosen["files"]) < 2:
-        raise InputError(f"{path_text}: the DICOM series {chosen['uid']} has a single slice, not a 3-D volume")
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(chosen["files"])
-    reader.MetaDataDictionaryArrayUpdateOn()
+    what = f"{path_text}: the DICOM series {chosen['uid']}"
     try:
-        with quiet_itk_warnings():  # ITK warns about uneven spacing; we check it ourselves below
+        headers = read_slice_headers(chosen["files"])
+    except RuntimeError as error:
+        raise InputError(f"{what} cannot be read ({_first_line(error)})") from None
+    headers, notes = keep_the_main_kind(headers)
+    if len(headers) < 2:
+        raise InputError(f"{what} has a single slice, not a 3-D volume")
+    stack = plan_stack(headers, what)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(stack.files if stack is not None else [header.file for header in headers])
+    try:
+        with quiet_itk_warnings():  # ITK warns about uneven spacing; plan_stack has dealt with it
             image = reader.Execute()
     except RuntimeError as error:
-        raise InputError(f"{path_text}: the DICOM series {chosen['uid']} cannot be read ({_first_line(error)})") from None
-    gantry_tilt_deg, ijk_to_ras = dicom_stacking(reader, image, f"{path_text}: the DICOM series {chosen['uid']}")
+        raise InputError(f"{what} cannot be read ({_first_line(error)})") from None
+    ijk_to_ras = None
+    if stack is not None:
+        ijk_to_ras = stack.ijk_to_ras(image.GetSpacing()[:2])
+        if stack.resampling is not None:
+            image = sitk.GetImageFromArray(resample_onto_even_grid(sitk.GetArrayViewFromImage(image), stack))
+            notes.append(
+                f"resampled onto an even grid: {stack.resampling['n_slices_read']} slices with gaps from "
+                f"{stack.resampling['gaps_mm'][0]} to {stack.resampling['gaps_mm'][1]} mm became "
+                f"{stack.n_grid_slices} slices {stack.resampling['step_mm']} mm apart"
+            )
     series = {
         "uid": chosen["uid"],
         "description": chosen["description"],
@@ -188,61 +204,11 @@ def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict, 
         "n_files": len(chosen["files"]),
         "n_series_in_folder": len(candidates),
         "other_series": [{"uid": c["uid"], "modality": c["modality"], "n_files": len(c["files"])} for c in candidates[1:]],
-        "gantry_tilt_deg": gantry_tilt_deg,
+        "gantry_tilt_deg": None if stack is None else stack.tilt_deg,
+        "resampled": None if stack is None else stack.resampling,
+        "notes": notes,
     }
     return image, series, ijk_to_ras
-
-
-# Relative deviation of a slice gap from the median gap that still counts as even spacing.
-_EVEN_SPACING_TOLERANCE = 0.1
-# Below this (degrees) a tilt between the stacking direction and the slice normal is rounding noise.
-_TILT_NOISE_DEG = 0.5
-
-
-def dicom_stacking(reader: sitk.ImageSeriesReader, image: sitk.Image, what: str) -> tuple[float | None, np.ndarray | None]:
-    """Check the slice positions of a read series; return (gantry tilt in degrees, exact IJK->RAS matrix),
-    or (None, None) where the files lack the position tags (then ITK's geometry is used).
-
-    ITK derives the slice spacing from the first two slices and assumes the slices stack along their
-    normal. Missing or unevenly spaced slices would then silently misplace every z, so they are refused.
-    Gantry tilt (slices stacked obliquely to their normal) is handled: the stacking vector measured from
-    the positions becomes the k column of the matrix, which keeps every slice's z exact.
-    """
-    n_slices = image.GetDepth()
-    keys = ("0020|0032", "0020|0037")
-    if not all(reader.HasMetaDataKey(index, key) for index in (0, n_slices - 1) for key in keys):
-        return None, None
-    try:
-        positions = np.array([[float(v) for v in reader.GetMetaData(index, "0020|0032").split("\\")] for index in range(n_slices)])
-        orientation = np.array([float(v) for v in reader.GetMetaData(0, "0020|0037").split("\\")])
-    except (RuntimeError, ValueError):
-        return None, None
-    row_direction, column_direction = orientation[:3], orientation[3:6]
-    normal = np.cross(row_direction, column_direction)
-    gaps = np.diff(positions @ normal)
-    if np.any(np.abs(gaps) < 1e-3):
-        raise InputError(f"{what} has two slices at the same position")
-    typical = float(np.median(np.abs(gaps)))
-    worst = int(np.argmax(np.abs(np.abs(gaps) - typical)))
-    if abs(abs(gaps[worst]) - typical) > _EVEN_SPACING_TOLERANCE * typical:
-        ratio = abs(gaps[worst]) / typical
-        if ratio > 1.5 and abs(ratio - round(ratio)) < _EVEN_SPACING_TOLERANCE:
-            missing = int(round(ratio)) - 1
-            raise InputError(
-                f"{what} has {missing} missing slice(s) after slice {worst} (a gap of {abs(gaps[worst]):.2f} mm "
-                f"where slices are {typical:.2f} mm apart)"
-            )
-        raise InputError(f"{what} has uneven slice spacing (gaps from {np.abs(gaps).min():.2f} to {np.abs(gaps).max():.2f} mm)")
-    stacking_vector = (positions[-1] - positions[0]) / (n_slices - 1)
-    cosine = abs(stacking_vector @ normal) / np.linalg.norm(stacking_vector)
-    tilt_deg = float(np.degrees(np.arccos(min(1.0, cosine))))
-    spacing = image.GetSpacing()
-    ijk_to_lps = np.eye(4)
-    ijk_to_lps[:3, 0] = row_direction * spacing[0]
-    ijk_to_lps[:3, 1] = column_direction * spacing[1]
-    ijk_to_lps[:3, 2] = stacking_vector
-    ijk_to_lps[:3, 3] = positions[0]
-    return (round(tilt_deg, 2) if tilt_deg > _TILT_NOISE_DEG else 0.0), LPS_TO_RAS @ ijk_to_lps
 
 
 def _dicom_tags(file_name: str) -> dict:
