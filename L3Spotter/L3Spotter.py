@@ -148,6 +148,10 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._lastResult = None
         self._lastResultVolumeID = None
         self._picturePng = None
+        self._job = None  # the detection running in a worker thread, if any
+        self._jobSnapshot = None  # what it runs on (the volume as it was when Detect was pressed)
+        self._jobTimer = None
+        self._busy = False  # a detection or an installation is running: the buttons that start one are off
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -165,14 +169,24 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.detectButton.connect("clicked(bool)", self.onDetectButton)
         self.ui.savePictureButton.connect("clicked(bool)", self.onSavePictureButton)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependenciesButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.ui.progressBar.hide()
         self.ui.statusLabel.hide()
+        self.ui.cancelButton.hide()
+        # The panel polls the worker from the GUI thread: Qt widgets must only be touched here.
+        self._jobTimer = qt.QTimer()
+        self._jobTimer.setInterval(100)
+        self._jobTimer.connect("timeout()", self._pollJob)
         self._updateDependenciesLabel()
 
         self.initializeParameterNode()
 
     def cleanup(self):
         self.removeObservers()
+        if self._job is not None:
+            self._job.cancel()
+        if self._jobTimer is not None:
+            self._jobTimer.stop()
 
     def enter(self):
         self.initializeParameterNode()
@@ -185,6 +199,8 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event):
+        if self._job is not None:
+            self._job.cancel()  # its volume is going; _pollJob reports it when the worker stops
         self.setParameterNode(None)
         self._observeFiducial(None)
         self._showResult(None)
@@ -218,10 +234,9 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         if parameters.inputVolume:
             self.ui.detectButton.toolTip = "Find the L3 slice in the selected CT volume"
-            self.ui.detectButton.enabled = True
         else:
             self.ui.detectButton.toolTip = "Select a CT volume first"
-            self.ui.detectButton.enabled = False
+        self._updateButtons()
         self.ui.modelInfoLabel.text = self.logic.modelCardSummary(parameters.modelCard)
         self._observeFiducial(parameters.outputFiducial)
         self._updateFiducialLabel()
@@ -271,24 +286,25 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _updateDependenciesLabel(self):
         problems = self.logic.dependencyProblems()
         self.ui.dependenciesLabel.text = "all installed" if not problems else "to install: " + ", ".join(p.describe() for p in problems)
-        self.ui.installDependenciesButton.enabled = bool(problems)
+        self._updateButtons()
 
-    def _showProgress(self, message):
-        self.ui.statusLabel.text = message
-        slicer.app.processEvents()  # the engine runs in this thread: let the panel repaint between stages
+    def _updateButtons(self):
+        """Detect and Install only while nothing runs (no second run can start inside the first); Cancel
+        only while a detection runs."""
+        hasVolume = bool(self._parameterNode and self._parameterNode.inputVolume)
+        self.ui.detectButton.enabled = hasVolume and not self._busy
+        self.ui.installDependenciesButton.enabled = bool(self.logic.dependencyProblems()) and not self._busy
+        running = self._job is not None
+        self.ui.cancelButton.visible = running
+        self.ui.cancelButton.enabled = running and not self._job.cancel_requested
 
-    def _showFraction(self, fraction):
-        # A busy indicator (maximum 0) until the CNN starts, then the share of windows done.
-        self.ui.progressBar.maximum = 100
-        self.ui.progressBar.value = int(round(100 * fraction))
-        slicer.app.processEvents()
-
-    def _showBusy(self, busy):
-        self.ui.progressBar.maximum = 0
+    def _setBusy(self, busy, message=""):
+        self._busy = busy
+        self.ui.progressBar.maximum = 0  # a busy indicator until the network reports its share of windows
         self.ui.progressBar.visible = busy
         self.ui.statusLabel.visible = busy
-        self.ui.detectButton.enabled = not busy and bool(self._parameterNode and self._parameterNode.inputVolume)
-        slicer.app.processEvents()
+        self.ui.statusLabel.text = message
+        self._updateButtons()
 
     def _showResult(self, result, volumeNode=None):
         self._lastResult = result
@@ -312,42 +328,85 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.pictureLabel.setPixmap(pixmap.scaledToWidth(width, qt.Qt.SmoothTransformation))
         self.ui.savePictureButton.enabled = True
 
+    def _installDependencies(self):
+        """Install what is missing (pip and the PyTorch installer run in their own processes), with the
+        buttons off meanwhile so that no second installation or detection can start."""
+        installed = False
+        self._setBusy(True, "Installing Python packages")
+        try:
+            with slicer.util.tryWithErrorDisplay("Failed to install the Python packages L3Spotter needs."):
+                installed = self.logic.installDependencies(askConfirmation=True)
+        finally:
+            self._setBusy(False)
+            self._updateDependenciesLabel()
+        return installed
+
     def onInstallDependenciesButton(self):
-        with slicer.util.tryWithErrorDisplay("Failed to install the Python packages L3Spotter needs."):
-            self.logic.installDependencies(askConfirmation=True)
-        self._updateDependenciesLabel()
+        if not self._busy:
+            self._installDependencies()
 
     def onDetectButton(self):
-        installed = False
-        with slicer.util.tryWithErrorDisplay("Failed to install the Python packages L3Spotter needs."):
-            installed = self.logic.installDependencies(askConfirmation=True)
-        self._updateDependenciesLabel()
-        if not installed:
+        if self._busy:
+            return
+        if not self._installDependencies():
             self.ui.resultLabel.text = "Not run: L3Spotter needs the Python packages listed under Advanced."
             return
-
         parameters = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("L3 detection failed.", waitCursor=True):
-            self._showBusy(True)
-            try:
-                result = self.logic.detect(
-                    parameters.inputVolume,
-                    model=parameters.modelCard,
-                    device=parameters.device.value,
-                    windowStridePx=parameters.windowStridePx,
-                    view=parameters.view.value,
-                    progressCallback=self._showProgress,
-                    fractionCallback=self._showFraction,
-                )
-            finally:
-                self._showBusy(False)
-            self._showResult(result, parameters.inputVolume)
+        self._showResult(None)
+        self._job, self._jobSnapshot = self.logic.startDetection(
+            parameters.inputVolume,
+            model=parameters.modelCard,
+            device=parameters.device.value,
+            windowStridePx=parameters.windowStridePx,
+            view=parameters.view.value,
+        )
+        self._setBusy(True, "Starting")
+        self._jobTimer.start()
+
+    def onCancelButton(self):
+        if self._job is not None:
+            self._job.cancel()
+            self.ui.statusLabel.text = "Cancelling (at the next batch of windows)"
+            self._updateButtons()
+
+    def _pollJob(self):
+        """Called by the timer in the GUI thread: show the worker's progress, and its result when done."""
+        job = self._job
+        if job is None:
+            self._jobTimer.stop()
+            return
+        if not job.done:
+            if not job.cancel_requested:
+                self.ui.statusLabel.text = job.stage
+            if job.fraction is not None:
+                self.ui.progressBar.maximum = 100
+                self.ui.progressBar.value = int(round(100 * job.fraction))
+            return
+        self._jobTimer.stop()
+        snapshot, self._job, self._jobSnapshot = self._jobSnapshot, None, None
+        self._setBusy(False)
+        self._finishDetection(job, snapshot)
+
+    def _finishDetection(self, job, snapshot):
+        volumeNode = self.logic.volumeNodeOf(snapshot)
+        if snapshot is not None and volumeNode is None:
+            self.ui.resultLabel.text = "Not shown: the volume was closed or deleted while L3 was being detected."
+            return
+        if job.cancelled:
+            self.ui.resultLabel.text = "Cancelled: nothing was placed."
+            return
+        with slicer.util.tryWithErrorDisplay("L3 detection failed."):
+            if job.failure is not None:
+                raise job.failure
+            result = job.result
+            self._showResult(result, volumeNode)
             if result.status == "error":
                 raise RuntimeError(result.message)
-            fiducialNode = self.logic.showResult(result, parameters.inputVolume, parameters.outputFiducial)
+            parameters = self._parameterNode
+            fiducialNode = self.logic.showResult(result, volumeNode, parameters.outputFiducial if parameters else None)
             if fiducialNode is None:
                 self.ui.resultLabel.text = result.summary() + "; no fiducial placed"
-            elif parameters.outputFiducial is not fiducialNode:
+            elif parameters is not None and parameters.outputFiducial is not fiducialNode:
                 parameters.outputFiducial = fiducialNode
             self._updateFiducialLabel()
             self._showPicture(result)
@@ -480,6 +539,44 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
             progress=progressCallback,
             window_progress=fractionCallback,
         )
+
+    def startDetection(self, volumeNode, model=None, device="auto", windowStridePx=None, view="auto"):
+        """Start :meth:`detect` in a worker thread; returns ``(job, snapshot)`` at once.
+
+        The volume is copied first, here in the GUI thread (MRML nodes belong to it); the worker then
+        imports torch, loads the model and runs the network on the copy. Poll ``job.done``, ``job.stage``
+        and ``job.fraction``; ``job.cancel()`` stops it at the next stage or batch of windows. When it is
+        done, :meth:`volumeNodeOf` says whether the volume is still in the scene to show the result on.
+        A problem found before the work starts (missing packages, an unusable node) gives a job that is
+        already done, with an error result.
+        """
+        from L3SpotterLib.detection_job import DetectionJob
+        from L3SpotterLib.errors import L3SpotterError
+        from L3SpotterLib.result import error_result
+
+        name = volumeNode.GetName() if volumeNode is not None else "no volume"
+        missing = self.missingPackages()
+        if missing:
+            return DetectionJob.finished_with(self.detect(volumeNode)), None
+        try:
+            snapshot = mrml.snapshot_volume_node(volumeNode, copy=True)
+        except L3SpotterError as error:
+            return DetectionJob.finished_with(error_result(name, f"{name}: {error}")), None
+        modelArgument = self._modelArgument(model)
+
+        def work(progress, windowProgress):
+            return mrml.detect_snapshot(snapshot, model=modelArgument, device=device, stride_px=windowStridePx or None,
+                                        view=view, progress=progress, window_progress=windowProgress)
+
+        return DetectionJob(work).start(), snapshot
+
+    @staticmethod
+    def volumeNodeOf(snapshot):
+        """The volume node a detection ran on, if it is still in the scene; None after the scene was
+        closed or the node deleted meanwhile (or when the job never had a volume)."""
+        if snapshot is None or not mrml.snapshot_node_is_in(slicer.mrmlScene, snapshot):
+            return None
+        return slicer.mrmlScene.GetNodeByID(snapshot.node_id)
 
     def showResult(self, result, volumeNode, fiducialNode=None):
         """Place (or move) the "L3" fiducial, show the volume in all slice views and jump them to L3.

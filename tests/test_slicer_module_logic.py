@@ -302,3 +302,96 @@ def test_the_self_test_refuses_to_run_without_its_packages(module, monkeypatch):
     test = module.L3SpotterTest()
     with pytest.raises(AssertionError, match="Missing Python packages: torch"):
         test.detectL3(None)
+
+
+# ---------------------------------------------------------------- detection off the GUI thread
+
+
+def gated(network):
+    """``network`` behind a gate: each call waits until the test opens it, and records its thread."""
+    import threading
+
+    import torch
+
+    class Gated(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = network
+            self.gate = threading.Event()
+            self.entered = threading.Event()
+            self.threads = set()
+
+        def forward(self, windows):
+            self.threads.add(threading.get_ident())
+            self.entered.set()
+            assert self.gate.wait(60), "the test never opened the gate"
+            return self.inner(windows)
+
+    return Gated()
+
+
+@pytest.fixture()
+def gated_detector(oracle_detector, monkeypatch):
+    network = gated(oracle_detector.network)
+    original = oracle_detector.network
+    oracle_detector.network = network
+    monkeypatch.setattr(mrml, "detector_for", lambda model=None, device="auto": oracle_detector)
+    yield network
+    network.gate.set()
+    oracle_detector.network = original
+
+
+def test_detection_runs_in_a_worker_thread_and_returns_at_once(module, scene, totalseg_case, gated_detector):
+    import threading
+    import time
+
+    volume_node = load_totalseg(totalseg_case)
+    logic = module.L3SpotterLogic()
+    started = time.perf_counter()
+    job, snapshot = logic.startDetection(volume_node)
+    assert time.perf_counter() - started < 5.0  # the network has not answered yet: the caller is free
+    assert gated_detector.entered.wait(60)
+    assert not job.done and job.stage == "Detecting L3"
+    assert threading.get_ident() not in gated_detector.threads
+    gated_detector.gate.set()
+    assert job.wait(120)
+    assert job.result.status == "found" and not job.cancelled and job.failure is None
+    assert job.fraction == 1.0
+    assert logic.volumeNodeOf(snapshot) is volume_node
+    assert job.result.l3_slice == logic.detect(volume_node).l3_slice
+
+
+def test_a_cancelled_detection_stops_and_gives_no_result(module, scene, totalseg_case, gated_detector):
+    volume_node = load_totalseg(totalseg_case)
+    job, _ = module.L3SpotterLogic().startDetection(volume_node)
+    assert gated_detector.entered.wait(60)
+    job.cancel()
+    gated_detector.gate.set()
+    assert job.wait(120)
+    assert job.cancelled and job.result is None and job.failure is None
+
+
+def test_a_scene_closed_during_detection_is_noticed_and_nothing_is_placed(module, scene, totalseg_case, gated_detector):
+    """The worker runs on a copy of the voxels, so closing the scene cannot pull them from under it; when
+    it ends, the panel finds that the volume is gone instead of showing a result on it."""
+    volume_node = load_totalseg(totalseg_case)
+    logic = module.L3SpotterLogic()
+    job, snapshot = logic.startDetection(volume_node)
+    assert gated_detector.entered.wait(60)
+    scene.Clear(0)  # File -> Close Scene
+    gated_detector.gate.set()
+    assert job.wait(120)
+    assert job.result.status == "found"  # computed on the copy, without error
+    assert logic.volumeNodeOf(snapshot) is None
+    assert scene.GetNumberOfNodesByClass("vtkMRMLMarkupsFiducialNode") == 0
+
+
+def test_a_problem_before_the_work_starts_gives_a_finished_job(module, scene, python_packages):
+    python_packages["torch"] = None
+    empty = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")
+    job, snapshot = module.L3SpotterLogic().startDetection(empty)
+    assert job.done and snapshot is None
+    assert job.result.status == "error" and job.result.message.startswith("empty: missing Python packages: torch.")
+    python_packages["torch"] = SATISFIED["torch"]
+    job, snapshot = module.L3SpotterLogic().startDetection(empty)
+    assert job.done and job.result.message == "empty: the volume node holds no image data"

@@ -216,6 +216,30 @@ def test_the_module_installs_nothing_without_asking():
     assert "installDependencies" not in test_class_source
 
 
+def method_source(class_name: str, method_name: str) -> str:
+    node = next(n for n in top_level_class(class_name).body if isinstance(n, ast.FunctionDef) and n.name == method_name)
+    return ast.unparse(node)
+
+
+def test_the_panel_detects_off_the_gui_thread_with_cancel_and_no_reentry():
+    """The panel starts a worker (logic.startDetection) and polls it with a timer; it never pumps the
+    event loop itself (processEvents made it re-entrant), offers Cancel, keeps Detect and Install off while
+    anything runs, and cancels when the scene closes (test_slicer_module_logic runs the worker itself)."""
+    assert "processEvents" not in module_source()
+    detect = method_source("L3SpotterWidget", "onDetectButton")
+    assert "self.logic.startDetection(" in detect and "self.logic.detect(" not in detect
+    assert "if self._busy:" in detect
+    assert "if not self._busy:" in method_source("L3SpotterWidget", "onInstallDependenciesButton")
+    setup = method_source("L3SpotterWidget", "setup")
+    assert "self.ui.cancelButton.connect('clicked(bool)', self.onCancelButton)" in setup
+    assert "self._jobTimer.connect('timeout()', self._pollJob)" in setup
+    assert "self._job.cancel()" in method_source("L3SpotterWidget", "onCancelButton")
+    assert "self._job.cancel()" in method_source("L3SpotterWidget", "onSceneStartClose")
+    buttons = method_source("L3SpotterWidget", "_updateButtons")
+    assert "not self._busy" in buttons and "self.ui.installDependenciesButton.enabled" in buttons
+    assert "volumeNodeOf(snapshot)" in method_source("L3SpotterWidget", "_finishDetection")
+
+
 def test_the_shipped_model_path_is_the_engines_default():
     from L3SpotterLib.model_card import DEFAULT_MODEL_NAME, MODELS_DIR
 
