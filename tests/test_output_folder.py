@@ -147,3 +147,15 @@ def test_a_read_only_output_folder_is_refused(totalseg_case, tmp_path, capsys):
 
 def test_a_failed_case_keeps_its_exit_code(tmp_path, random_cnn4_model):
     assert detect([tmp_path / "missing.nii.gz"], tmp_path / "out", random_cnn4_model) == EXIT_CASE_FAILED
+
+
+def test_a_result_under_an_older_case_id_is_not_listed_twice(totalseg_case, random_cnn4_model, tmp_path):
+    """A folder written before case ids carried a hash: its result for the same input is replaced in
+    results.csv by this run's, not listed beside it."""
+    out = tmp_path / "out"
+    scan = totalseg_case / "ct.nii.gz"
+    assert detect([scan], out, random_cnn4_model) == EXIT_OK
+    (current,) = out.glob("*.json")
+    current.rename(out / "totalseg_example_ct__ct.json")  # the id the previous version gave it
+    assert detect([scan], out, random_cnn4_model) == EXIT_OK
+    assert [row["input"] for row in csv_rows(out)] == [str(scan)]

@@ -56,7 +56,11 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     outcome = BatchOutcome()
     settings = ResultSettings(detector.card_sha256, detector.card.weights_sha256, int(stride_px or detector.card.default_stride_px))
-    earlier_cases = results_in_folder(out_dir, exclude_case_ids={case.case_id for case in cases})
+    earlier_cases = [
+        (case, result)
+        for case, result in results_in_folder(out_dir, exclude_case_ids={case.case_id for case in cases})
+        if result.input not in {case.input for case in cases}  # e.g. a result named by an older id scheme
+    ]
     bar = tqdm(cases, desc="L3Spotter", unit="scan", disable=not progress or len(cases) < 2, file=sys.stderr)
     for case in bar:
         bar.set_postfix_str(case.case_id[-30:], refresh=False)
