@@ -33,7 +33,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from L3SpotterLib import mrml
+from L3SpotterLib import mrml, python_dependencies
 
 MODULE_DIR = Path(__file__).resolve().parent
 HOMEPAGE_URL = "https://github.com/L3Spotter/SlicerL3Spotter"
@@ -41,12 +41,9 @@ README_URL = HOMEPAGE_URL + "#readme"
 # The shipped model (L3SpotterLib.model_card.DEFAULT_MODEL_NAME; the test suite checks they agree).
 SHIPPED_MODEL_CARD = MODULE_DIR / "Resources" / "Models" / "l3spotter_mobilenet_v2.json"
 
-# What detection needs beyond the Python packages every Slicer has (numpy, vtk).
-# torch and torchvision come through the PyTorch extension, which picks the build for the GPU;
+# What detection needs beyond the Python packages every Slicer has (numpy, vtk), with versions, is in
+# L3SpotterLib.python_dependencies: torch through the PyTorch extension (it picks the build for the GPU),
 # the others through pip.
-TORCH_PACKAGES = ("torch", "torchvision")
-TORCH_VERSION_REQUIREMENT = ">=2.2"
-PIP_REQUIREMENTS = {"scipy": "scipy>=1.11", "SimpleITK": "SimpleITK>=2.3", "matplotlib": "matplotlib>=3.8"}
 
 
 #
@@ -151,6 +148,10 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._lastResult = None
         self._lastResultVolumeID = None
         self._picturePng = None
+        self._job = None  # the detection running in a worker thread, if any
+        self._jobSnapshot = None  # what it runs on (the volume as it was when Detect was pressed)
+        self._jobTimer = None
+        self._busy = False  # a detection or an installation is running: the buttons that start one are off
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -168,14 +169,24 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.detectButton.connect("clicked(bool)", self.onDetectButton)
         self.ui.savePictureButton.connect("clicked(bool)", self.onSavePictureButton)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependenciesButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
         self.ui.progressBar.hide()
         self.ui.statusLabel.hide()
+        self.ui.cancelButton.hide()
+        # The panel polls the worker from the GUI thread: Qt widgets must only be touched here.
+        self._jobTimer = qt.QTimer()
+        self._jobTimer.setInterval(100)
+        self._jobTimer.connect("timeout()", self._pollJob)
         self._updateDependenciesLabel()
 
         self.initializeParameterNode()
 
     def cleanup(self):
         self.removeObservers()
+        if self._job is not None:
+            self._job.cancel()
+        if self._jobTimer is not None:
+            self._jobTimer.stop()
 
     def enter(self):
         self.initializeParameterNode()
@@ -188,6 +199,8 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event):
+        if self._job is not None:
+            self._job.cancel()  # its volume is going; _pollJob reports it when the worker stops
         self.setParameterNode(None)
         self._observeFiducial(None)
         self._showResult(None)
@@ -221,10 +234,9 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         if parameters.inputVolume:
             self.ui.detectButton.toolTip = "Find the L3 slice in the selected CT volume"
-            self.ui.detectButton.enabled = True
         else:
             self.ui.detectButton.toolTip = "Select a CT volume first"
-            self.ui.detectButton.enabled = False
+        self._updateButtons()
         self.ui.modelInfoLabel.text = self.logic.modelCardSummary(parameters.modelCard)
         self._observeFiducial(parameters.outputFiducial)
         self._updateFiducialLabel()
@@ -272,26 +284,27 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         return self._lastResult is not None and self._lastResultVolumeID == volumeNode.GetID()
 
     def _updateDependenciesLabel(self):
-        missing = self.logic.missingPackages()
-        self.ui.dependenciesLabel.text = "all installed" if not missing else "missing: " + ", ".join(missing)
-        self.ui.installDependenciesButton.enabled = bool(missing)
+        problems = self.logic.dependencyProblems()
+        self.ui.dependenciesLabel.text = "all installed" if not problems else "to install: " + ", ".join(p.describe() for p in problems)
+        self._updateButtons()
 
-    def _showProgress(self, message):
-        self.ui.statusLabel.text = message
-        slicer.app.processEvents()  # the engine runs in this thread: let the panel repaint between stages
+    def _updateButtons(self):
+        """Detect and Install only while nothing runs (no second run can start inside the first); Cancel
+        only while a detection runs."""
+        hasVolume = bool(self._parameterNode and self._parameterNode.inputVolume)
+        self.ui.detectButton.enabled = hasVolume and not self._busy
+        self.ui.installDependenciesButton.enabled = bool(self.logic.dependencyProblems()) and not self._busy
+        running = self._job is not None
+        self.ui.cancelButton.visible = running
+        self.ui.cancelButton.enabled = running and not self._job.cancel_requested
 
-    def _showFraction(self, fraction):
-        # A busy indicator (maximum 0) until the CNN starts, then the share of windows done.
-        self.ui.progressBar.maximum = 100
-        self.ui.progressBar.value = int(round(100 * fraction))
-        slicer.app.processEvents()
-
-    def _showBusy(self, busy):
-        self.ui.progressBar.maximum = 0
+    def _setBusy(self, busy, message=""):
+        self._busy = busy
+        self.ui.progressBar.maximum = 0  # a busy indicator until the network reports its share of windows
         self.ui.progressBar.visible = busy
         self.ui.statusLabel.visible = busy
-        self.ui.detectButton.enabled = not busy and bool(self._parameterNode and self._parameterNode.inputVolume)
-        slicer.app.processEvents()
+        self.ui.statusLabel.text = message
+        self._updateButtons()
 
     def _showResult(self, result, volumeNode=None):
         self._lastResult = result
@@ -315,42 +328,85 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.pictureLabel.setPixmap(pixmap.scaledToWidth(width, qt.Qt.SmoothTransformation))
         self.ui.savePictureButton.enabled = True
 
+    def _installDependencies(self):
+        """Install what is missing (pip and the PyTorch installer run in their own processes), with the
+        buttons off meanwhile so that no second installation or detection can start."""
+        installed = False
+        self._setBusy(True, "Installing Python packages")
+        try:
+            with slicer.util.tryWithErrorDisplay("Failed to install the Python packages L3Spotter needs."):
+                installed = self.logic.installDependencies(askConfirmation=True)
+        finally:
+            self._setBusy(False)
+            self._updateDependenciesLabel()
+        return installed
+
     def onInstallDependenciesButton(self):
-        with slicer.util.tryWithErrorDisplay("Failed to install the Python packages L3Spotter needs."):
-            self.logic.installDependencies(askConfirmation=True)
-        self._updateDependenciesLabel()
+        if not self._busy:
+            self._installDependencies()
 
     def onDetectButton(self):
-        installed = False
-        with slicer.util.tryWithErrorDisplay("Failed to install the Python packages L3Spotter needs."):
-            installed = self.logic.installDependencies(askConfirmation=True)
-        self._updateDependenciesLabel()
-        if not installed:
+        if self._busy:
+            return
+        if not self._installDependencies():
             self.ui.resultLabel.text = "Not run: L3Spotter needs the Python packages listed under Advanced."
             return
-
         parameters = self._parameterNode
-        with slicer.util.tryWithErrorDisplay("L3 detection failed.", waitCursor=True):
-            self._showBusy(True)
-            try:
-                result = self.logic.detect(
-                    parameters.inputVolume,
-                    model=parameters.modelCard,
-                    device=parameters.device.value,
-                    windowStridePx=parameters.windowStridePx,
-                    view=parameters.view.value,
-                    progressCallback=self._showProgress,
-                    fractionCallback=self._showFraction,
-                )
-            finally:
-                self._showBusy(False)
-            self._showResult(result, parameters.inputVolume)
+        self._showResult(None)
+        self._job, self._jobSnapshot = self.logic.startDetection(
+            parameters.inputVolume,
+            model=parameters.modelCard,
+            device=parameters.device.value,
+            windowStridePx=parameters.windowStridePx,
+            view=parameters.view.value,
+        )
+        self._setBusy(True, "Starting")
+        self._jobTimer.start()
+
+    def onCancelButton(self):
+        if self._job is not None:
+            self._job.cancel()
+            self.ui.statusLabel.text = "Cancelling (at the next batch of windows)"
+            self._updateButtons()
+
+    def _pollJob(self):
+        """Called by the timer in the GUI thread: show the worker's progress, and its result when done."""
+        job = self._job
+        if job is None:
+            self._jobTimer.stop()
+            return
+        if not job.done:
+            if not job.cancel_requested:
+                self.ui.statusLabel.text = job.stage
+            if job.fraction is not None:
+                self.ui.progressBar.maximum = 100
+                self.ui.progressBar.value = int(round(100 * job.fraction))
+            return
+        self._jobTimer.stop()
+        snapshot, self._job, self._jobSnapshot = self._jobSnapshot, None, None
+        self._setBusy(False)
+        self._finishDetection(job, snapshot)
+
+    def _finishDetection(self, job, snapshot):
+        volumeNode = self.logic.volumeNodeOf(snapshot)
+        if snapshot is not None and volumeNode is None:
+            self.ui.resultLabel.text = "Not shown: the volume was closed or deleted while L3 was being detected."
+            return
+        if job.cancelled:
+            self.ui.resultLabel.text = "Cancelled: nothing was placed."
+            return
+        with slicer.util.tryWithErrorDisplay("L3 detection failed."):
+            if job.failure is not None:
+                raise job.failure
+            result = job.result
+            self._showResult(result, volumeNode)
             if result.status == "error":
                 raise RuntimeError(result.message)
-            fiducialNode = self.logic.showResult(result, parameters.inputVolume, parameters.outputFiducial)
+            parameters = self._parameterNode
+            fiducialNode = self.logic.showResult(result, volumeNode, parameters.outputFiducial if parameters else None)
             if fiducialNode is None:
                 self.ui.resultLabel.text = result.summary() + "; no fiducial placed"
-            elif parameters.outputFiducial is not fiducialNode:
+            elif parameters is not None and parameters.outputFiducial is not fiducialNode:
                 parameters.outputFiducial = fiducialNode
             self._updateFiducialLabel()
             self._showPicture(result)
@@ -382,51 +438,83 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         return L3SpotterParameterNode(super().getParameterNode())
 
     @staticmethod
-    def missingPackages():
-        """Import names of the Python packages detection needs that this Slicer lacks."""
-        needed = list(TORCH_PACKAGES) + list(PIP_REQUIREMENTS)
-        return [name for name in needed if importlib.util.find_spec(name) is None]
+    def dependencyProblems():
+        """The Python packages detection needs that are missing or too old here (``DependencyProblem``s)."""
+        requirements = dict(python_dependencies.TORCH_REQUIREMENTS, **python_dependencies.PIP_REQUIREMENTS)
+        return python_dependencies.dependency_problems(requirements)
+
+    @classmethod
+    def missingPackages(cls):
+        """Import names of the Python packages detection needs that are missing or too old here."""
+        return [problem.import_name for problem in cls.dependencyProblems()]
 
     def installDependencies(self, askConfirmation=True):
-        """Install what :meth:`missingPackages` lists, after asking. Returns True when all are there.
+        """Install what :meth:`dependencyProblems` lists, after asking. Returns True when all are there.
 
-        torch and torchvision come from the PyTorch extension's installer (the right build for this
-        computer's GPU); the other packages from pip. Nothing is installed without ``askConfirmation``
-        answered yes, unless the caller passes ``askConfirmation=False``.
+        torch comes from the PyTorch extension's installer (the right build for this computer's GPU); a
+        missing torchvision is installed with pip for the torch that is there; the other packages come from
+        pip. A torch or torchvision that is too old is not replaced here (other extensions use it): the
+        error says what to update. Nothing is installed without ``askConfirmation`` answered yes, unless
+        the caller passes ``askConfirmation=False``.
         """
-        missing = self.missingPackages()
-        pipMissing = [name for name in missing if name in PIP_REQUIREMENTS]
-        if pipMissing:
-            requirements = [PIP_REQUIREMENTS[name] for name in pipMissing]
-            if askConfirmation and not slicer.util.confirmOkCancelDisplay(
-                "L3Spotter needs these Python packages: " + ", ".join(requirements) + ".\n\nInstall them now with pip?",
-                "L3Spotter: install Python packages",
-            ):
+        problems = {problem.import_name: problem for problem in self.dependencyProblems()}
+        pipProblems = [problem for name, problem in problems.items() if name not in python_dependencies.TORCH_REQUIREMENTS]
+        if pipProblems:
+            requirements = [problem.requirement for problem in pipProblems]
+            if not self._confirm(askConfirmation, "L3Spotter needs these Python packages: " + ", ".join(requirements) + ".\n\nInstall them now with pip?"):
                 return False
             slicer.util.pip_install(requirements)
-        if any(name in TORCH_PACKAGES for name in missing):
-            try:
-                import PyTorchUtils
-            except ImportError:
-                raise RuntimeError(
-                    "L3Spotter needs PyTorch. Install the PyTorch extension from the Extensions Manager, restart "
-                    "Slicer, and press Detect L3 again."
-                ) from None
-            torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-            if not torchLogic.torchInstalled():
-                # installTorch asks for confirmation itself when askConfirmation is True.
-                if torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=TORCH_VERSION_REQUIREMENT) is None:
-                    return False
-            elif importlib.util.find_spec("torchvision") is None:
-                raise RuntimeError(
-                    "PyTorch is installed without torchvision. Reinstall PyTorch from the PyTorch Utils module, then "
-                    "press Detect L3 again."
-                )
+        if "torch" in problems:
+            if not self._installTorch(problems["torch"], askConfirmation):
+                return False
+        elif "torchvision" in problems:
+            if not self._installTorchvision(problems["torchvision"], askConfirmation):
+                return False
         importlib.invalidate_caches()
-        return not self.missingPackages()
+        return not self.dependencyProblems()
+
+    @staticmethod
+    def _confirm(askConfirmation, question):
+        return not askConfirmation or slicer.util.confirmOkCancelDisplay(question, "L3Spotter: install Python packages")
+
+    @staticmethod
+    def _installTorch(problem, askConfirmation):
+        if problem.installed_version is not None:
+            raise RuntimeError(
+                f"PyTorch {problem.installed_version} is installed, but L3Spotter needs {problem.requirement}. Update it in "
+                "the PyTorch Utils module (other extensions share it), restart Slicer, and press Detect L3 again."
+            )
+        try:
+            import PyTorchUtils
+        except ImportError:
+            raise RuntimeError(
+                "L3Spotter needs PyTorch. Install the PyTorch extension from the Extensions Manager, restart "
+                "Slicer, and press Detect L3 again."
+            ) from None
+        torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+        # installTorch asks for confirmation itself when askConfirmation is True; it installs torchvision too.
+        versionRequirement = problem.requirement[len("torch"):]
+        return torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=versionRequirement) is not None
+
+    def _installTorchvision(self, problem, askConfirmation):
+        torchVersion = python_dependencies.installed_version("torch")
+        if problem.installed_version is not None or torchVersion is None:
+            raise RuntimeError(
+                f"torchvision {problem.installed_version} is installed, but L3Spotter needs {problem.requirement}. Update "
+                "PyTorch in the PyTorch Utils module (other extensions share it), restart Slicer, and press Detect L3 again."
+            )
+        # Pinning the installed torch makes pip choose the torchvision built for it, and leave torch alone.
+        requirements = ["torchvision", f"torch=={python_dependencies.public_version(torchVersion)}"]
+        question = f"PyTorch {torchVersion} is installed without torchvision, which L3Spotter needs.\n\nInstall torchvision for it with pip?"
+        if not self._confirm(askConfirmation, question):
+            return False
+        slicer.util.pip_install(requirements)
+        return True
 
     def detect(self, volumeNode, model=None, device="auto", windowStridePx=None, view="auto", progressCallback=None, fractionCallback=None):
-        """Find L3 in a scalar volume node; returns a ``DetectionResult`` (never raises for a bad input).
+        """Find L3 in a scalar volume node; returns a ``DetectionResult`` and never raises: missing packages,
+        a bad input or model, and any failure while detecting (CUDA out of memory, for one) give a result
+        with status "error" and a message naming the problem.
 
         ``model``: a model card path or model name; None or the shipped card: the shipped model.
         ``device``: "auto", "cpu" or "cuda". ``windowStridePx``: None or 0 for the model's default.
@@ -435,10 +523,13 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         """
         missing = self.missingPackages()
         if missing:
-            raise RuntimeError(
-                "Missing Python packages: " + ", ".join(missing) + ". Press Detect L3 in the L3Spotter panel, or call "
-                "slicer.util.getModuleLogic('L3Spotter').installDependencies(), to install them."
-            )
+            from L3SpotterLib.result import error_result
+
+            name = volumeNode.GetName() if volumeNode is not None else "no volume"
+            return error_result(name, (
+                f"{name}: missing Python packages: " + ", ".join(missing) + ". Press Detect L3 in the L3Spotter panel, "
+                "or call slicer.util.getModuleLogic('L3Spotter').installDependencies(), to install them."
+            ))
         return mrml.detect_volume_node(
             volumeNode,
             model=self._modelArgument(model),
@@ -448,6 +539,44 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
             progress=progressCallback,
             window_progress=fractionCallback,
         )
+
+    def startDetection(self, volumeNode, model=None, device="auto", windowStridePx=None, view="auto"):
+        """Start :meth:`detect` in a worker thread; returns ``(job, snapshot)`` at once.
+
+        The volume is copied first, here in the GUI thread (MRML nodes belong to it); the worker then
+        imports torch, loads the model and runs the network on the copy. Poll ``job.done``, ``job.stage``
+        and ``job.fraction``; ``job.cancel()`` stops it at the next stage or batch of windows. When it is
+        done, :meth:`volumeNodeOf` says whether the volume is still in the scene to show the result on.
+        A problem found before the work starts (missing packages, an unusable node) gives a job that is
+        already done, with an error result.
+        """
+        from L3SpotterLib.detection_job import DetectionJob
+        from L3SpotterLib.errors import L3SpotterError
+        from L3SpotterLib.result import error_result
+
+        name = volumeNode.GetName() if volumeNode is not None else "no volume"
+        missing = self.missingPackages()
+        if missing:
+            return DetectionJob.finished_with(self.detect(volumeNode)), None
+        try:
+            snapshot = mrml.snapshot_volume_node(volumeNode, copy=True)
+        except L3SpotterError as error:
+            return DetectionJob.finished_with(error_result(name, f"{name}: {error}")), None
+        modelArgument = self._modelArgument(model)
+
+        def work(progress, windowProgress):
+            return mrml.detect_snapshot(snapshot, model=modelArgument, device=device, stride_px=windowStridePx or None,
+                                        view=view, progress=progress, window_progress=windowProgress)
+
+        return DetectionJob(work).start(), snapshot
+
+    @staticmethod
+    def volumeNodeOf(snapshot):
+        """The volume node a detection ran on, if it is still in the scene; None after the scene was
+        closed or the node deleted meanwhile (or when the job never had a volume)."""
+        if snapshot is None or not mrml.snapshot_node_is_in(slicer.mrmlScene, snapshot):
+            return None
+        return slicer.mrmlScene.GetNodeByID(snapshot.node_id)
 
     def showResult(self, result, volumeNode, fiducialNode=None):
         """Place (or move) the "L3" fiducial, show the volume in all slice views and jump them to L3.

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO_ROOT / "L3Spotter"))
 
 ICON_PATH = REPO_ROOT / "L3Spotter" / "Resources" / "Icons" / "L3Spotter.png"
 SCREENSHOT_PATH = REPO_ROOT / "docs" / "images" / "l3spotter_slice_views.png"
-DEFAULT_CASE = REPO_ROOT.parent / "shared" / "data" / "totalseg_example_ct"
+DEFAULT_CASE = REPO_ROOT / "tests" / "data" / "totalseg_example_ct"
 
 VIEW_SIZE_PX = 420
 # Slicer's "CT abdomen" window/level.

@@ -149,3 +149,117 @@ def test_atomic_write_gives_the_permissions_of_any_new_file(tmp_path):
     atomic_write_text(atomic, "x")
     assert stat.S_IMODE(atomic.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
     assert os.access(atomic, os.R_OK)
+
+
+# ---------------------------------------------------------------- valid files that must be read
+
+
+def scaled_nifti_bytes(totalseg_case, tmp_path) -> bytes:
+    """The issue's repro: the scan stored as HU + 1024 with scl_inter = -1024 (as dcm2niix writes CTs stored
+    as unsigned integers), uncompressed."""
+    shifted = tmp_path / "shifted.nii"
+    sitk.WriteImage(sitk.Cast(sitk.ReadImage(str(totalseg_case / "ct.nii.gz")) + 1024, sitk.sitkInt16), str(shifted))
+    data = bytearray(shifted.read_bytes())
+    assert struct.unpack("<f", data[112:116])[0] == 1.0  # scl_slope as SimpleITK writes it
+    data[116:120] = struct.pack("<f", -1024.0)  # scl_inter
+    return bytes(data)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+def test_a_scaled_nifti_is_read_in_hounsfield_units(totalseg_case, tmp_path, suffix):
+    import gzip
+
+    data = scaled_nifti_bytes(totalseg_case, tmp_path)
+    path = tmp_path / f"scaled{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix == ".nii.gz" else data)
+    volume = load_ct(path)
+    original = load_ct(totalseg_case / "ct.nii.gz")
+    np.testing.assert_array_equal(volume.voxels, original.voxels)
+    np.testing.assert_allclose(volume.geometry.ijk_to_ras, original.geometry.ijk_to_ras)
+
+
+def test_a_truncated_scaled_nifti_is_still_named(totalseg_case, tmp_path):
+    import gzip
+
+    compressed = gzip.compress(scaled_nifti_bytes(totalseg_case, tmp_path))
+    path = tmp_path / "cut.nii.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        load_ct(path)
+
+
+def test_a_truncated_plain_nifti_is_named(tmp_path):
+    plain = tmp_path / "ct.nii"
+    write(ct_like(), plain)
+    cut = tmp_path / "cut.nii"
+    cut.write_bytes(plain.read_bytes()[:-1000])
+    with pytest.raises(InputError, match=r"the file is truncated \(\d+ bytes where its NIfTI header announces \d+\)"):
+        load_ct(cut)
+
+
+# ---------------------------------------------------------------- spacing: the same rule in every format
+
+
+def with_header_line(path, old: bytes, new: bytes):
+    data = path.read_bytes()
+    assert data.count(old) == 1
+    path.write_bytes(data.replace(old, new))
+
+
+@pytest.mark.parametrize("spacing_text, shown", [(b"-3", "-3"), (b"0", "0")])
+def test_zero_or_negative_spacing_in_an_mha_header_is_refused(tmp_path, spacing_text, shown):
+    path = tmp_path / "ct.mha"
+    write(ct_like(), path)
+    with_header_line(path, b"ElementSpacing = 2 2 3\n", b"ElementSpacing = 2 2 " + spacing_text + b"\n")
+    with pytest.raises(InputError, match=f"the voxel spacing along k is {shown} mm in the file's header; it must be positive"):
+        load_ct(path)
+
+
+def test_negative_spacing_in_an_mhd_header_is_refused(tmp_path):
+    path = tmp_path / "ct.mhd"
+    write(ct_like(), path)
+    with_header_line(path, b"ElementSpacing = 2 2 3\n", b"ElementSpacing = 2 -2 3\n")
+    with pytest.raises(InputError, match="the voxel spacing along j is -2 mm in the file's header"):
+        load_ct(path)
+
+
+# ---------------------------------------------------------------- damaged NRRD headers
+
+
+def test_an_nrrd_header_running_into_binary_data_is_refused_not_a_crash(tmp_path):
+    """The blank line that ends an NRRD header, overwritten by a byte of voxel data (found by the loader
+    fuzz test): ITK's NRRD reader crashes the process on it (segmentation fault), so it is checked first.
+    Run in a subprocess, so that a crash fails this test instead of ending the suite."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "ct.nrrd"
+    write(ct_like(), path)
+    data = path.read_bytes()
+    end = data.index(b"\n\n") + 1
+    path.write_bytes(data[:end] + b"\x93" + data[end + 1 :])
+    code = (
+        "import sys\n"
+        "from L3SpotterLib.errors import InputError\n"
+        "from L3SpotterLib.volume_io import load_ct\n"
+        "try:\n"
+        "    load_ct(sys.argv[1])\n"
+        "except InputError as error:\n"
+        "    print(error)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, f"the loader crashed (exit code {run.returncode})"
+    assert run.stdout.strip() == f"{path}: the NRRD header is damaged (byte 0x93 at offset {end} is not text; the header ends at a blank line)"
+
+
+def test_a_nifti_gz_beside_a_nii_of_the_same_name_is_read_itself(tmp_path):
+    """ITK's NIfTI reader, asked for scan.nii.gz, reads scan.nii when both exist (found by the loader fuzz
+    test's oracle, whose files shared a folder): each must give its own voxels."""
+    plain = ct_like()
+    other = sitk.GetImageFromArray(sitk.GetArrayFromImage(plain) + 7)
+    other.CopyInformation(plain)
+    write(plain, tmp_path / "scan.nii")
+    sitk.WriteImage(other, str(tmp_path / "scan.nii.gz"), useCompression=True)
+    compressed, uncompressed = load_ct(tmp_path / "scan.nii.gz"), load_ct(tmp_path / "scan.nii")  # kept: voxels are views
+    np.testing.assert_array_equal(compressed.voxels, sitk.GetArrayFromImage(other))
+    np.testing.assert_array_equal(uncompressed.voxels, sitk.GetArrayFromImage(plain))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 
@@ -74,7 +75,7 @@ def test_weights_that_would_run_code_are_refused(tmp_path):
     save_model(WindowRegressor("cnn4"), small_card(), tmp_path / "m.json")
     (tmp_path / "m.pt").write_bytes(pickle.dumps({"x": Payload()}))
     card = json.loads((tmp_path / "m.json").read_text())
-    card["weights_sha256"] = ""  # even with no checksum to catch it, loading must refuse
+    card["weights_sha256"] = hashlib.sha256((tmp_path / "m.pt").read_bytes()).hexdigest()  # the checksum agrees
     (tmp_path / "m.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="cannot load the weights"):
         load_model(tmp_path / "m.json")
@@ -88,6 +89,8 @@ def test_weights_that_would_run_code_are_refused(tmp_path):
         ({"hu_window": [1000, -100]}, "hu_window"),
         ({"row_mm": 0}, "mm grid"),
         ({"format": "something-else/9"}, "format"),
+        ({"weights_sha256": ""}, "weights_sha256 '' must be the 64-hex-digit SHA-256 of the weights file"),
+        ({"weights_sha256": "abc123"}, "weights_sha256 'abc123' must be the 64-hex-digit SHA-256"),
     ],
 )
 def test_invalid_cards_name_the_problem(tmp_path, change, message):
@@ -97,6 +100,16 @@ def test_invalid_cards_name_the_problem(tmp_path, change, message):
     (tmp_path / "m.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match=message):
         read_card(tmp_path / "m.json")
+
+
+def test_a_card_without_a_weights_checksum_loads_nothing(tmp_path):
+    """An empty (or absent) weights_sha256 would accept any file under the weights' name."""
+    save_model(WindowRegressor("cnn4"), small_card(), tmp_path / "m.json")
+    card = json.loads((tmp_path / "m.json").read_text())
+    del card["weights_sha256"]
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="invalid model card: weights_sha256 '' must be"):
+        load_model(tmp_path / "m.json")
 
 
 def test_card_missing_a_field_is_refused(tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +28,6 @@ from L3SpotterLib.phantom import (
 )
 from L3SpotterLib.vertebra_labels import HEAD_TO_FOOT, VERSE_IDS
 
-REAL_CASE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "totalseg_example_ct" / "case.json"
 SMALL = {"in_plane_fov_mm": 320.0}
 
 
@@ -152,9 +150,8 @@ def test_geometry_survives_writing_and_case_json_matches_the_label_map(tmp_path)
     assert case["seed"] == 5 and case["generator_version"] and case["variants"]["spine"]["lumbar_count"] == 5
 
 
-@pytest.mark.skipif(not REAL_CASE.exists(), reason="shared/data is not beside the project")
-def test_case_json_has_the_real_cases_form():
-    real = json.loads(REAL_CASE.read_text())
+def test_case_json_has_the_real_cases_form(totalseg_case):
+    real = json.loads((totalseg_case / "case.json").read_text())
     case = phantom(5, fov="abdomen_pelvis").case
     assert set(real) <= set(case)
     assert set(real["vertebrae"]["L3"]) == set(case["vertebrae"]["L3"])

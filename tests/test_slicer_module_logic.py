@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO_ROOT / "L3Spotter" / "Testing" / "Python"))
 from L3SpotterScenarios import ScenarioCase, buildSceneWithSliceViews, releaseSceneWithSliceViews  # noqa: E402
 from test_slicer_mrml import known_l3_z_ras_mm, oracle_detector  # noqa: E402,F401  (fixtures)
 
-from L3SpotterLib import mrml  # noqa: E402
+from L3SpotterLib import mrml, python_dependencies  # noqa: E402
 
 
 class _ScriptedLoadableModule:
@@ -123,7 +123,7 @@ def test_the_logic_passes_the_panel_options_on(module, scene, totalseg_case, ran
     volume_node = load_totalseg(totalseg_case)
     logic = module.L3SpotterLogic()
     result = logic.detect(volume_node, model=random_cnn4_model, device="cpu", windowStridePx=8, view="auto")
-    assert result.status != "error", result.message
+    assert result.status == "not_in_view", result.summary()  # the untrained network sees no ramp
     assert result.trace.stride_px == 8
     assert logic.detect(volume_node, model=random_cnn4_model, device="cpu", windowStridePx=0).trace.stride_px == 4
     wrong_view = logic.detect(volume_node, model=random_cnn4_model, device="cpu", view="lateral")
@@ -148,34 +148,115 @@ def test_the_model_line_reads_the_card_without_torch(module, random_cnn4_model):
 
 def test_detect_says_what_is_missing_instead_of_installing(module, scene, totalseg_case, monkeypatch):
     monkeypatch.setattr(module.L3SpotterLogic, "missingPackages", staticmethod(lambda: ["torch"]))
-    with pytest.raises(RuntimeError, match="Missing Python packages: torch.*installDependencies"):
-        module.L3SpotterLogic().detect(load_totalseg(totalseg_case))
+    result = module.L3SpotterLogic().detect(load_totalseg(totalseg_case))
+    assert result.status == "error"
+    assert result.message.startswith("CT: missing Python packages: torch. ") and "installDependencies" in result.message
 
 
-def test_packages_are_installed_only_after_a_yes(module, monkeypatch):
-    missing = ["scipy", "matplotlib"]
-    monkeypatch.setattr(module.L3SpotterLogic, "missingPackages", staticmethod(lambda: list(missing)))
+def test_detect_never_raises_even_when_the_gpu_runs_out_of_memory(module, scene, totalseg_case, random_cnn4_model, monkeypatch):
+    """CUDA out of memory is a RuntimeError, not an L3SpotterError: it must still become an error result."""
+    import torch
+
+    from L3SpotterLib.detector import L3Detector
+
+    class OutOfMemoryNetwork(torch.nn.Module):
+        def forward(self, windows):
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    detector = L3Detector(random_cnn4_model, device="cpu")
+    detector.network = OutOfMemoryNetwork()
+    monkeypatch.setattr(mrml, "detector_for", lambda model=None, device="auto": detector)
+    result = module.L3SpotterLogic().detect(load_totalseg(totalseg_case))
+    assert result.status == "error"
+    assert result.message == "CT: unexpected OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
+
+
+# The packages of a Slicer with everything detection needs, at versions that satisfy it.
+SATISFIED = {
+    "torch": "2.3.1+cu121", "torchvision": "0.18.1+cu121", "scipy": "1.13.0", "SimpleITK": "2.3.1",
+    "matplotlib": "3.8.4", "nibabel": "5.2.1", "packaging": "24.0",
+}
+
+
+@pytest.fixture()
+def python_packages(monkeypatch):
+    """A stand-in for what is installed: distribution name -> version, None for not installed."""
+    installed = dict(SATISFIED)
+    monkeypatch.setattr(python_dependencies, "is_importable", lambda name: installed.get(name) is not None)
+    monkeypatch.setattr(python_dependencies, "installed_version", lambda name: installed.get(name))
+    return installed
+
+
+def answering(yes, questions):
+    def confirm(text, title=None, **kwargs):
+        questions.append(text)
+        return yes
+    return confirm
+
+
+def test_this_environment_has_every_package_at_a_version_that_suffices(module):
+    assert module.L3SpotterLogic.dependencyProblems() == []
+
+
+def test_an_old_torch_or_torchvision_counts_as_missing(module, python_packages):
+    assert module.L3SpotterLogic.missingPackages() == []
+    python_packages["torch"] = "1.13.1"  # left by another extension
+    python_packages["torchvision"] = "0.14.1"
+    problems = module.L3SpotterLogic.dependencyProblems()
+    assert [problem.describe() for problem in problems] == [
+        "torch 1.13.1 (needs torch>=2.2)",
+        "torchvision 0.14.1 (needs torchvision>=0.17)",
+    ]
+    assert module.L3SpotterLogic.missingPackages() == ["torch", "torchvision"]
+
+
+def test_an_old_torch_is_named_and_left_for_the_pytorch_extension_to_update(module, python_packages, monkeypatch):
+    python_packages["torch"] = "1.13.1"
     installed = []
     monkeypatch.setattr(slicer.util, "pip_install", installed.append)
-    questions = []
+    with pytest.raises(RuntimeError, match=r"PyTorch 1\.13\.1 is installed, but L3Spotter needs torch>=2\.2\. Update it in the PyTorch Utils module"):
+        module.L3SpotterLogic().installDependencies()
+    assert installed == []
 
-    def answer(yes):
-        def confirm(text, title=None, **kwargs):
-            questions.append(text)
-            return yes
-        return confirm
 
-    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answer(False))
+def test_a_missing_torchvision_is_offered_for_the_torch_that_is_there(module, python_packages, monkeypatch):
+    python_packages["torchvision"] = None
+    installed, questions = [], []
+    monkeypatch.setattr(slicer.util, "pip_install", installed.append)
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(False, questions))
     assert module.L3SpotterLogic().installDependencies() is False
-    assert installed == [] and "scipy>=1.11" in questions[-1]
+    assert installed == []
+    assert questions == ["PyTorch 2.3.1+cu121 is installed without torchvision, which L3Spotter needs.\n\nInstall torchvision for it with pip?"]
 
-    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answer(True))
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(True, questions))
+    module.L3SpotterLogic().installDependencies()
+    assert installed == [["torchvision", "torch==2.3.1"]]  # pip keeps this torch and picks its torchvision
+
+
+def test_packages_are_installed_only_after_a_yes(module, python_packages, monkeypatch):
+    python_packages["scipy"] = None
+    python_packages["matplotlib"] = "3.5.0"  # too old: pip upgrades it to meet the requirement
+    installed, questions = [], []
+    monkeypatch.setattr(slicer.util, "pip_install", installed.append)
+
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(False, questions))
+    assert module.L3SpotterLogic().installDependencies() is False
+    assert installed == [] and "scipy>=1.11, matplotlib>=3.8" in questions[-1]
+
+    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(True, questions))
     module.L3SpotterLogic().installDependencies()
     assert installed == [["scipy>=1.11", "matplotlib>=3.8"]]
 
 
-def test_torch_comes_from_the_pytorch_extension_which_asks_first(module, monkeypatch):
-    monkeypatch.setattr(module.L3SpotterLogic, "missingPackages", staticmethod(lambda: ["torch", "torchvision"]))
+def test_without_packaging_the_check_asks_for_it_first(module, python_packages):
+    python_packages["packaging"] = None
+    python_packages["nibabel"] = None
+    assert module.L3SpotterLogic.missingPackages() == ["packaging", "nibabel"]
+
+
+def test_torch_comes_from_the_pytorch_extension_which_asks_first(module, python_packages, monkeypatch):
+    python_packages["torch"] = None
+    python_packages["torchvision"] = None
     monkeypatch.setitem(sys.modules, "PyTorchUtils", None)  # the PyTorch extension is not installed
     with pytest.raises(RuntimeError, match="PyTorch extension"):
         module.L3SpotterLogic().installDependencies()
@@ -221,3 +302,96 @@ def test_the_self_test_refuses_to_run_without_its_packages(module, monkeypatch):
     test = module.L3SpotterTest()
     with pytest.raises(AssertionError, match="Missing Python packages: torch"):
         test.detectL3(None)
+
+
+# ---------------------------------------------------------------- detection off the GUI thread
+
+
+def gated(network):
+    """``network`` behind a gate: each call waits until the test opens it, and records its thread."""
+    import threading
+
+    import torch
+
+    class Gated(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = network
+            self.gate = threading.Event()
+            self.entered = threading.Event()
+            self.threads = set()
+
+        def forward(self, windows):
+            self.threads.add(threading.get_ident())
+            self.entered.set()
+            assert self.gate.wait(60), "the test never opened the gate"
+            return self.inner(windows)
+
+    return Gated()
+
+
+@pytest.fixture()
+def gated_detector(oracle_detector, monkeypatch):
+    network = gated(oracle_detector.network)
+    original = oracle_detector.network
+    oracle_detector.network = network
+    monkeypatch.setattr(mrml, "detector_for", lambda model=None, device="auto": oracle_detector)
+    yield network
+    network.gate.set()
+    oracle_detector.network = original
+
+
+def test_detection_runs_in_a_worker_thread_and_returns_at_once(module, scene, totalseg_case, gated_detector):
+    import threading
+    import time
+
+    volume_node = load_totalseg(totalseg_case)
+    logic = module.L3SpotterLogic()
+    started = time.perf_counter()
+    job, snapshot = logic.startDetection(volume_node)
+    assert time.perf_counter() - started < 5.0  # the network has not answered yet: the caller is free
+    assert gated_detector.entered.wait(60)
+    assert not job.done and job.stage == "Detecting L3"
+    assert threading.get_ident() not in gated_detector.threads
+    gated_detector.gate.set()
+    assert job.wait(120)
+    assert job.result.status == "found" and not job.cancelled and job.failure is None
+    assert job.fraction == 1.0
+    assert logic.volumeNodeOf(snapshot) is volume_node
+    assert job.result.l3_slice == logic.detect(volume_node).l3_slice
+
+
+def test_a_cancelled_detection_stops_and_gives_no_result(module, scene, totalseg_case, gated_detector):
+    volume_node = load_totalseg(totalseg_case)
+    job, _ = module.L3SpotterLogic().startDetection(volume_node)
+    assert gated_detector.entered.wait(60)
+    job.cancel()
+    gated_detector.gate.set()
+    assert job.wait(120)
+    assert job.cancelled and job.result is None and job.failure is None
+
+
+def test_a_scene_closed_during_detection_is_noticed_and_nothing_is_placed(module, scene, totalseg_case, gated_detector):
+    """The worker runs on a copy of the voxels, so closing the scene cannot pull them from under it; when
+    it ends, the panel finds that the volume is gone instead of showing a result on it."""
+    volume_node = load_totalseg(totalseg_case)
+    logic = module.L3SpotterLogic()
+    job, snapshot = logic.startDetection(volume_node)
+    assert gated_detector.entered.wait(60)
+    scene.Clear(0)  # File -> Close Scene
+    gated_detector.gate.set()
+    assert job.wait(120)
+    assert job.result.status == "found"  # computed on the copy, without error
+    assert logic.volumeNodeOf(snapshot) is None
+    assert scene.GetNumberOfNodesByClass("vtkMRMLMarkupsFiducialNode") == 0
+
+
+def test_a_problem_before_the_work_starts_gives_a_finished_job(module, scene, python_packages):
+    python_packages["torch"] = None
+    empty = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")
+    job, snapshot = module.L3SpotterLogic().startDetection(empty)
+    assert job.done and snapshot is None
+    assert job.result.status == "error" and job.result.message.startswith("empty: missing Python packages: torch.")
+    python_packages["torch"] = SATISFIED["torch"]
+    job, snapshot = module.L3SpotterLogic().startDetection(empty)
+    assert job.done and job.result.message == "empty: the volume node holds no image data"

@@ -94,9 +94,9 @@ def test_an_untrained_model_gives_the_same_trace_from_the_node_and_the_file(scen
     assert (from_node.status, from_node.l3_position) == (from_file.status, from_file.l3_position)
     assert from_node.input == "CT"
     # The untrained model sees no ramp: L3 "not in view", so nothing is placed.
-    if from_node.status == "not_in_view":
-        assert mrml.show_result(from_node, volume_node) is None
-        assert mrml.find_l3_fiducial(scene_with_views) is None
+    assert from_node.status == "not_in_view", from_node.summary()
+    assert mrml.show_result(from_node, volume_node) is None
+    assert mrml.find_l3_fiducial(scene_with_views) is None
 
 
 def test_loaded_models_are_reused_until_their_card_changes(random_cnn4_model, tmp_path):

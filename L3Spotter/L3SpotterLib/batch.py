@@ -1,8 +1,10 @@
-"""Run the detector over many cases: one JSON and one PNG per case, and a ``results.csv`` for the batch.
+"""Run the detector over many cases: one JSON and one PNG per case, and a ``results.csv`` of every case in
+the output folder (earlier batches' included).
 
 A failing case is recorded with its error and the batch goes on. Every file is written atomically, and a
 rerun over the same output folder skips the cases that already have their JSON from the same model card,
-weights and stride (unless ``overwrite``); a result from another model or stride is redone.
+weights and stride, and from the same input (size, modification time and header hash), unless
+``overwrite``; any other result is redone. The caller holds the output folder (``OutputFolderLock``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from pathlib import Path
 
 from .atomic_files import atomic_write_text
 from .case_discovery import Case
-from .result import DetectionResult, error_result
+from .input_fingerprint import input_fingerprint
+from .result import STATUS_WORDS, DetectionResult, error_result
+
+RESULTS_CSV = "results.csv"
 
 CSV_COLUMNS = (
     "case_id", "input", "status", "l3_slice", "l3_z_ras_mm", "confidence", "l3_position",
@@ -51,16 +56,23 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     outcome = BatchOutcome()
     settings = ResultSettings(detector.card_sha256, detector.card.weights_sha256, int(stride_px or detector.card.default_stride_px))
+    earlier_cases = [
+        (case, result)
+        for case, result in results_in_folder(out_dir, exclude_case_ids={case.case_id for case in cases})
+        if result.input not in {case.input for case in cases}  # e.g. a result named by an older id scheme
+    ]
     bar = tqdm(cases, desc="L3Spotter", unit="scan", disable=not progress or len(cases) < 2, file=sys.stderr)
     for case in bar:
         bar.set_postfix_str(case.case_id[-30:], refresh=False)
         json_path = out_dir / f"{case.case_id}.json"
-        previous = None if overwrite else _finished_result(json_path, case, settings)
+        fingerprint = None if case.problem else input_fingerprint(case.input)
+        previous = None if overwrite else _finished_result(json_path, case, settings, fingerprint)
         if previous is not None:
             outcome.results.append((case, previous))
             outcome.skipped += 1
             continue
         result = error_result(case.input, case.problem) if case.problem else _detect_safely(detector, case, stride_px)
+        result.input_fingerprint = fingerprint
         if write_png and result.projection is not None:
             try:
                 write_result_png(out_dir / f"{case.case_id}.png", result, reference_z_for(case.input))
@@ -68,8 +80,8 @@ def run_batch(
                 result.message = (result.message + "; " if result.message else "") + f"picture not written ({error})"
         atomic_write_text(json_path, result.to_json() + "\n")
         outcome.results.append((case, result))
-        write_results_csv(out_dir / "results.csv", outcome.results, out_dir)
-    write_results_csv(out_dir / "results.csv", outcome.results, out_dir)
+        write_results_csv(out_dir / RESULTS_CSV, earlier_cases + outcome.results, out_dir)
+    write_results_csv(out_dir / RESULTS_CSV, earlier_cases + outcome.results, out_dir)
     return outcome
 
 
@@ -100,16 +112,38 @@ class ResultSettings:
         )
 
 
-def _finished_result(json_path: Path, case: Case, settings: ResultSettings) -> DetectionResult | None:
-    if not json_path.is_file():
-        return None
+def _finished_result(json_path: Path, case: Case, settings: ResultSettings, fingerprint: dict | None) -> DetectionResult | None:
+    data = _read_result_json(json_path)
+    if data is None:
+        return None  # none yet, or unreadable: do the case
+    if data.get("input") != case.input or not settings.produced(data):
+        return None  # another input, model or stride (or an error, which has no trace): do it again
+    if fingerprint is None or data.get("input_fingerprint") != fingerprint:
+        return None  # the file at that path was replaced or changed since (or cannot be read now)
+    return DetectionResult.from_dict(data)
+
+
+def _read_result_json(json_path: Path) -> dict | None:
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None  # unreadable: do the case again
-    if data.get("input") != case.input or not settings.produced(data):
-        return None  # another input, model or stride (or an error, which has no trace): do it again
-    return DetectionResult.from_dict(data)
+        return None
+    if not isinstance(data, dict) or data.get("status") not in STATUS_WORDS or not isinstance(data.get("input"), str):
+        return None  # not a result of ours
+    return data
+
+
+def results_in_folder(out_dir: Path, exclude_case_ids=()) -> list[tuple[Case, DetectionResult]]:
+    """The results already in ``out_dir`` (one ``<case id>.json`` each), by case id, for results.csv."""
+    found = []
+    for json_path in sorted(Path(out_dir).glob("*.json")):
+        case_id = json_path.stem
+        if json_path.name.startswith(".") or case_id in exclude_case_ids:
+            continue
+        data = _read_result_json(json_path)
+        if data is not None:
+            found.append((Case(input=data["input"], case_id=case_id), DetectionResult.from_dict(data)))
+    return found
 
 
 def reference_z_for(input_path: str) -> float | None:

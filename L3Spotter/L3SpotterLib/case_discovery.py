@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ class Case:
 
 
 def discover_cases(paths) -> list[Case]:
-    """Expand files, folders (searched recursively) and DICOM folders into cases, in a stable order."""
+    """Expand files, folders (searched recursively, through symbolic links) and DICOM folders into cases,
+    in a stable order. An input reached twice (given twice, or through two links) is one case."""
     found: list[tuple[str, str]] = []
     for path_text in paths:
         path = Path(path_text)
@@ -32,13 +34,27 @@ def discover_cases(paths) -> list[Case]:
             found.extend((item, "") for item in inside)
         else:
             found.append((str(path_text), f"{path_text}: no images found in the folder (looked for NIfTI, NRRD, MHA/MHD and DICOM series)"))
-    ids = unique_case_ids([item for item, _ in found])
-    return [Case(input=item, case_id=case_id, problem=problem) for (item, problem), case_id in zip(found, ids)]
+    cases = []
+    seen_ids = set()
+    for item, problem in found:
+        case_id = case_id_for(item)
+        if case_id not in seen_ids:
+            seen_ids.add(case_id)
+            cases.append(Case(input=item, case_id=case_id, problem=problem))
+    return cases
 
 
 def _cases_in_folder(folder: Path) -> list[str]:
+    """Volume files and DICOM folders under ``folder``. Linked folders are followed (a cohort folder often
+    links its patients' folders); a folder already visited, as a link loop would bring back, is skipped."""
     cases = []
-    for directory, subdirectories, files in os.walk(folder):
+    visited = set()
+    for directory, subdirectories, files in os.walk(folder, followlinks=True):
+        real_directory = os.path.realpath(directory)
+        if real_directory in visited:
+            subdirectories[:] = []  # a loop, or a second link to the same folder
+            continue
+        visited.add(real_directory)
         subdirectories.sort()
         if dicom_series_ids(directory):
             cases.append(directory)
@@ -46,27 +62,17 @@ def _cases_in_folder(folder: Path) -> list[str]:
     return cases
 
 
-def unique_case_ids(inputs: list[str]) -> list[str]:
-    """Short, file-name-safe ids: the file's stem, with parent folder names added until all are unique."""
-    parts = [_id_parts(item) for item in inputs]
-    depth = [1] * len(inputs)
-    while True:
-        ids = ["__".join(p[-d:]) for p, d in zip(parts, depth)]
-        clashes = {case_id for case_id in ids if ids.count(case_id) > 1}
-        if not clashes:
-            return ids
-        grew = False
-        for index, case_id in enumerate(ids):
-            if case_id in clashes and depth[index] < len(parts[index]):
-                depth[index] += 1
-                grew = True
-        if not grew:  # identical paths given twice: number them
-            seen: dict[str, int] = {}
-            numbered = []
-            for case_id in ids:
-                seen[case_id] = seen.get(case_id, 0) + 1
-                numbered.append(case_id if seen[case_id] == 1 else f"{case_id}__{seen[case_id]}")
-            return numbered
+# Hex digits of the path's hash in a case id: enough to tell apart the inputs of any real cohort.
+_CASE_ID_HASH_CHARS = 10
+
+
+def case_id_for(path_text: str) -> str:
+    """A file-name-safe id, the same for the same input in every batch and different for different inputs:
+    the input's folder and name (to read) and a short hash of its real absolute path (to be unique)."""
+    parts = _id_parts(path_text)
+    real_path = os.path.realpath(path_text)
+    digest = hashlib.sha256(real_path.encode("utf-8", "surrogateescape")).hexdigest()[:_CASE_ID_HASH_CHARS]
+    return "__".join(parts[-2:]) + "-" + digest
 
 
 def _id_parts(path_text: str) -> list[str]:

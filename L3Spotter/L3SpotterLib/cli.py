@@ -12,9 +12,13 @@ import json
 import sys
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_CASE_FAILED = 1
-EXIT_USAGE = 2
+# Exit codes (the README lists them).
+EXIT_OK = 0  # every case has a result (found, uncertain or not in view)
+EXIT_CASE_FAILED = 1  # some case failed: results.csv and its JSON say why; the others are done
+EXIT_USAGE = 2  # bad arguments, or the model cannot be loaded: nothing was run
+EXIT_OUTPUT_UNUSABLE = 3  # the output folder cannot be created or written to: nothing was run
+EXIT_OUTPUT_BUSY = 4  # another l3spotter run is using the output folder: nothing was run
+EXIT_INTERRUPTED = 130  # Ctrl-C: finished cases are kept, a rerun goes on from there
 
 DEMO_SEED = 3
 DEFAULT_OUT_DIR = "l3spotter-results"
@@ -62,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             return run_phantom_command(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     return EXIT_USAGE
 
 
@@ -77,13 +81,34 @@ def _load_detector(args):
         return None
 
 
-def run_detect(args) -> int:
-    from .batch import run_batch
-    from .case_discovery import discover_cases
+def _holding_output_folder(out_dir: Path, run) -> int:
+    """Check the output folder, hold it for the run, and call ``run()``: before any model is loaded, so a
+    folder that cannot take the results costs nothing and gets its own exit code."""
+    from .output_folder import OutputFolderBusy, OutputFolderError, OutputFolderLock, prepare_output_folder
 
+    try:
+        prepare_output_folder(out_dir)
+        with OutputFolderLock(out_dir):
+            return run()
+    except OutputFolderError as error:
+        print(f"l3spotter: {error}", file=sys.stderr)
+        return EXIT_OUTPUT_UNUSABLE
+    except OutputFolderBusy as error:
+        print(f"l3spotter: {error}", file=sys.stderr)
+        return EXIT_OUTPUT_BUSY
+
+
+def run_detect(args) -> int:
     if args.stride is not None and args.stride < 1:
         print("l3spotter: --stride must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    return _holding_output_folder(Path(args.out), lambda: _detect_into_held_folder(args))
+
+
+def _detect_into_held_folder(args) -> int:
+    from .batch import run_batch
+    from .case_discovery import discover_cases
+
     detector = _load_detector(args)
     if detector is None:
         return EXIT_USAGE
@@ -105,6 +130,10 @@ def run_detect(args) -> int:
 
 def run_demo(args) -> int:
     """Generate one phantom, detect its L3, and compare with the phantom's known L3."""
+    return _holding_output_folder(Path(args.out), lambda: _demo_into_held_folder(args))
+
+
+def _demo_into_held_folder(args) -> int:
     from .batch import run_batch
     from .case_discovery import Case
     from .phantom import generate_phantom, write_phantom_case

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -77,13 +78,16 @@ class ModelCard:
             problems.append(f"hu_window {self.hu_window!r} must be [low, high] with low < high")
         if self.default_stride_px < 1:
             problems.append("default_stride_px must be at least 1")
+        if not _is_sha256_hex(self.weights_sha256):
+            # Without it any file under the weights' name would be loaded: a corrupt or swapped model unnoticed.
+            problems.append(f"weights_sha256 {self.weights_sha256!r} must be the 64-hex-digit SHA-256 of the weights file")
         if self.output_curve:
             if not isinstance(self.output_curve, dict) or not {"raw", "target"} <= set(self.output_curve):
                 problems.append("output_curve must hold 'raw' and 'target' knot lists")
             else:
                 problems.extend(f"output_curve: {problem}" for problem in curve_problems(self.output_curve["raw"], self.output_curve["target"]))
-        if self.vertebra_count and not {"weights_file", "weights_sha256"} <= set(self.vertebra_count):
-            problems.append("vertebra_count must name its weights_file and weights_sha256")
+        if self.vertebra_count and not ("weights_file" in self.vertebra_count and _is_sha256_hex(self.vertebra_count.get("weights_sha256"))):
+            problems.append("vertebra_count must name its weights_file and the 64-hex-digit weights_sha256")
         if problems:
             raise ModelError(f"{source}: invalid model card: " + "; ".join(problems))
 
@@ -152,7 +156,7 @@ def _load_weights(network, card_path: Path, weights_file: str, weights_sha256: s
     if not weights_path.is_file():
         raise ModelError(f"{weights_path}: the weights file named by {card_path.name} is missing")
     actual = sha256_of_file(weights_path)
-    if weights_sha256 and actual != weights_sha256:
+    if actual != weights_sha256:
         raise ModelError(
             f"{weights_path}: SHA-256 {actual[:12]}... does not match the card's {weights_sha256[:12]}... "
             "(corrupt or replaced weights)"
@@ -202,6 +206,10 @@ def write_card(card: ModelCard, card_path: Path) -> None:
 
     card.validate(str(card_path))
     atomic_write_text(Path(card_path), json.dumps(card.to_dict(), indent=2) + "\n")
+
+
+def _is_sha256_hex(text) -> bool:
+    return isinstance(text, str) and re.fullmatch(r"[0-9a-f]{64}", text) is not None
 
 
 def _float32_state(state: dict) -> dict:

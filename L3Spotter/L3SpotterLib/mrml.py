@@ -15,6 +15,7 @@ torch is imported only when a detection is asked for, so placing and reading fid
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import slicer
@@ -112,6 +113,30 @@ def check_view(view: str | None, card) -> None:
     )
 
 
+@dataclass(frozen=True)
+class VolumeSnapshot:
+    """What a detection needs of a volume node, taken in the thread that owns the scene, so that the
+    detection itself can run in another thread and outlive changes to the node or the scene."""
+
+    name: str
+    node_id: str
+    voxels: np.ndarray  # [k, j, i]
+    ijk_to_world: np.ndarray
+
+
+def snapshot_volume_node(volume_node, copy: bool = True) -> VolumeSnapshot:
+    """The node's name, id, voxels and IJK -> world matrix. ``copy``: copy the voxels (needed when the
+    detection runs while the user may edit or close the scene). Raises :class:`InputError` as
+    :func:`volume_voxels_and_ijk_to_world` does."""
+    voxels, ijk_to_world = volume_voxels_and_ijk_to_world(volume_node)
+    return VolumeSnapshot(
+        name=volume_node.GetName() or volume_node.GetID(),
+        node_id=volume_node.GetID(),
+        voxels=voxels.copy() if copy else voxels,
+        ijk_to_world=np.array(ijk_to_world, dtype=float),
+    )
+
+
 def detect_volume_node(
     volume_node,
     model=None,
@@ -130,18 +155,39 @@ def detect_volume_node(
     the model reads. ``progress``: called with a short message at each stage; ``window_progress``: called
     with the fraction (0-1) of the windows through the CNN.
 
-    Like the engine, returns a result with status ``error`` (and a message naming the problem) instead of
-    raising, for anything wrong with the volume, its transform or the model.
+    Never raises once given a node: anything wrong with the volume, its transform or the model, and any
+    failure while detecting (CUDA out of memory, for one), gives a result with status ``error`` and a
+    message naming the problem.
     """
     if volume_node is None:
         raise ValueError("no volume node given")
-    if detector is not None and model is not None:
-        raise ValueError("give either a loaded detector or a model to load, not both")
     source = volume_node.GetName() or volume_node.GetID()
     report = progress or (lambda message: None)
+    report("Reading the volume")
     try:
-        report("Reading the volume")
-        voxels, ijk_to_world = volume_voxels_and_ijk_to_world(volume_node)
+        snapshot = snapshot_volume_node(volume_node, copy=False)
+    except L3SpotterError as error:
+        return error_result(source, f"{source}: {error}")
+    return detect_snapshot(snapshot, model, device, stride_px, view, detector, report, window_progress)
+
+
+def detect_snapshot(
+    snapshot: VolumeSnapshot,
+    model=None,
+    device: str = "auto",
+    stride_px: int | None = None,
+    view: str = "auto",
+    detector=None,
+    progress=None,
+    window_progress=None,
+) -> DetectionResult:
+    """:func:`detect_volume_node` on a :class:`VolumeSnapshot`: touches no MRML node, so it may run in a
+    worker thread. Never raises, except :class:`DetectionCancelled` from a progress callback."""
+    if detector is not None and model is not None:
+        raise ValueError("give either a loaded detector or a model to load, not both")
+    source = snapshot.name
+    report = progress or (lambda message: None)
+    try:
         if detector is None:
             report("Loading the model")
             try:
@@ -149,10 +195,22 @@ def detect_volume_node(
             except ValueError as error:  # unknown device, or CUDA asked for without one
                 raise InputError(str(error)) from None
         check_view(view, detector.card)
+        report("Detecting L3")
+        return detector.detect_array(
+            snapshot.voxels, snapshot.ijk_to_world, source=source, stride_px=stride_px or None, progress=window_progress
+        )
     except L3SpotterError as error:
         return error_result(source, f"{source}: {error}")
-    report("Detecting L3")
-    return detector.detect_array(voxels, ijk_to_world, source=source, stride_px=stride_px or None, progress=window_progress)
+    except MemoryError:
+        return error_result(source, f"{source}: ran out of memory")
+    except Exception as error:  # e.g. torch.OutOfMemoryError on the GPU: a result says so, the caller goes on
+        logging.exception("L3Spotter: detection failed")
+        return error_result(source, f"{source}: unexpected {type(error).__name__}: {error}")
+
+
+def snapshot_node_is_in(scene, snapshot: VolumeSnapshot) -> bool:
+    """Whether the snapshot's volume node is still in ``scene`` (not closed or deleted meanwhile)."""
+    return scene is not None and scene.GetNodeByID(snapshot.node_id) is not None
 
 
 def has_l3_level(result: DetectionResult) -> bool:

@@ -56,6 +56,8 @@ class DetectionResult:
     n_slices: int | None = None
     series: dict | None = None
     model: dict | None = None
+    # The input's size, modification time and header hash when the result was made (see input_fingerprint).
+    input_fingerprint: dict | None = None
     trace: WindowTrace | None = None
     # The vertebrae the count labels (T11 ... S1 in a usual spine): name -> {z_ras_mm, slice}.
     vertebrae: dict | None = None

@@ -6,16 +6,20 @@ only ever opened for reading.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
+from .dicom_stack import keep_the_main_kind, plan_stack, read_slice_headers, resample_onto_even_grid
 from .errors import InputError
-from .geometry import LPS_TO_RAS, GeometryError, VolumeGeometry
+from .geometry import GeometryError, VolumeGeometry
 from .nifti_checks import check_nifti_file
+from .nrrd_checks import check_nrrd_header
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 
@@ -93,22 +97,10 @@ def load_ct(path) -> CtVolume:
 def _read_image_file(path: Path, path_text: str) -> sitk.Image:
     if not os.access(path, os.R_OK):
         raise InputError(f"{path_text}: the file cannot be read (permission denied)")
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError:
-        raise InputError(f"{path_text}: not an image file that SimpleITK can read (NIfTI, NRRD, MHA/MHD or DICOM)") from None
-    _check_shape_information(reader.GetSize(), reader.GetNumberOfComponents(), path_text)
-    voxel_bytes = _voxel_bytes(reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID())
-    _check_memory(voxel_bytes, path_text)
-    if path.name.lower().endswith((".nii", ".nii.gz")):
-        check_nifti_file(path, voxel_bytes, path_text)
-    try:
-        with quiet_itk_warnings():  # e.g. "unexpected scales in sform": the header checks above speak instead
-            image = reader.Execute()
-    except RuntimeError as error:
-        raise InputError(f"{path_text}: the image data cannot be read ({_first_line(error)})") from None
+    if path.name.lower().endswith((".nrrd", ".nhdr")):
+        check_nrrd_header(path, path_text)  # before ITK, which crashes on some damaged headers
+    with _path_itk_reads_as_itself(path, path_text) as itk_path:
+        image = _read_checked_image(path, itk_path, path_text)
     if image.GetDimension() == 4:
         size = list(image.GetSize())
         if size[3] != 1:
@@ -116,6 +108,55 @@ def _read_image_file(path: Path, path_text: str) -> sitk.Image:
         # A 3-D volume stored with a singleton 4th axis (some converters write NIfTI this way).
         image = sitk.Extract(image, size[:3] + [0], [0, 0, 0, 0])
     return image
+
+
+def _read_checked_image(path: Path, itk_path: Path, path_text: str) -> sitk.Image:
+    """Read ``itk_path`` (``path`` or a link to it) with SimpleITK, after the header checks."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(itk_path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        raise InputError(f"{path_text}: not an image file that SimpleITK can read (NIfTI, NRRD, MHA/MHD or DICOM)") from None
+    _check_shape_information(reader.GetSize(), reader.GetNumberOfComponents(), path_text)
+    _check_memory(_voxel_bytes(reader.GetSize(), reader.GetNumberOfComponents(), reader.GetPixelID()), path_text)
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        check_nifti_file(path, path_text)
+    _check_spacing_information(reader.GetSpacing(), path_text)
+    try:
+        with quiet_itk_warnings():  # e.g. "unexpected scales in sform": the header checks above speak instead
+            return reader.Execute()
+    except RuntimeError as error:
+        raise InputError(f"{path_text}: the image data cannot be read ({_first_line(error)})") from None
+
+
+@contextlib.contextmanager
+def _path_itk_reads_as_itself(path: Path, path_text: str):
+    """The path to give SimpleITK so that it reads this very file.
+
+    ITK's NIfTI reader, asked for ``scan.nii.gz``, reads ``scan.nii`` instead when both exist (it looks for
+    the uncompressed name first). Such a file is read through a link of its own in a private folder.
+    """
+    twin = _uncompressed_nifti_twin(path)
+    if twin is None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="l3spotter-read-") as folder:
+        link = Path(folder) / "volume.nii.gz"
+        try:
+            os.symlink(os.path.abspath(path), link)
+        except OSError:
+            raise InputError(
+                f"{path_text}: {twin.name} lies beside it and SimpleITK would read that file instead; rename one of them"
+            ) from None
+        yield link
+
+
+def _uncompressed_nifti_twin(path: Path) -> Path | None:
+    if not path.name.lower().endswith(".nii.gz"):
+        return None
+    twin = path.with_name(path.name[: -len(".gz")])
+    return twin if twin.exists() else None
 
 
 def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict, np.ndarray | None]:
@@ -130,17 +171,32 @@ def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict, 
     # Prefer CT, then the series with the most slices.
     candidates.sort(key=lambda c: (c["modality"] == "CT", len(c["files"])), reverse=True)
     chosen = candidates[0]
-    if len(chosen["files"]) < 2:
-        raise InputError(f"{path_text}: the DICOM series {chosen['uid']} has a single slice, not a 3-D volume")
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(chosen["files"])
-    reader.MetaDataDictionaryArrayUpdateOn()
+    what = f"{path_text}: the DICOM series {chosen['uid']}"
     try:
-        with quiet_itk_warnings():  # ITK warns about uneven spacing; we check it ourselves below
+        headers = read_slice_headers(chosen["files"])
+    except RuntimeError as error:
+        raise InputError(f"{what} cannot be read ({_first_line(error)})") from None
+    headers, notes = keep_the_main_kind(headers)
+    if len(headers) < 2:
+        raise InputError(f"{what} has a single slice, not a 3-D volume")
+    stack = plan_stack(headers, what)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(stack.files if stack is not None else [header.file for header in headers])
+    try:
+        with quiet_itk_warnings():  # ITK warns about uneven spacing; plan_stack has dealt with it
             image = reader.Execute()
     except RuntimeError as error:
-        raise InputError(f"{path_text}: the DICOM series {chosen['uid']} cannot be read ({_first_line(error)})") from None
-    gantry_tilt_deg, ijk_to_ras = dicom_stacking(reader, image, f"{path_text}: the DICOM series {chosen['uid']}")
+        raise InputError(f"{what} cannot be read ({_first_line(error)})") from None
+    ijk_to_ras = None
+    if stack is not None:
+        ijk_to_ras = stack.ijk_to_ras(image.GetSpacing()[:2])
+        if stack.resampling is not None:
+            image = sitk.GetImageFromArray(resample_onto_even_grid(sitk.GetArrayViewFromImage(image), stack))
+            notes.append(
+                f"resampled onto an even grid: {stack.resampling['n_slices_read']} slices with gaps from "
+                f"{stack.resampling['gaps_mm'][0]} to {stack.resampling['gaps_mm'][1]} mm became "
+                f"{stack.n_grid_slices} slices {stack.resampling['step_mm']} mm apart"
+            )
     series = {
         "uid": chosen["uid"],
         "description": chosen["description"],
@@ -148,61 +204,11 @@ def _read_dicom_folder(folder: Path, path_text: str) -> tuple[sitk.Image, dict, 
         "n_files": len(chosen["files"]),
         "n_series_in_folder": len(candidates),
         "other_series": [{"uid": c["uid"], "modality": c["modality"], "n_files": len(c["files"])} for c in candidates[1:]],
-        "gantry_tilt_deg": gantry_tilt_deg,
+        "gantry_tilt_deg": None if stack is None else stack.tilt_deg,
+        "resampled": None if stack is None else stack.resampling,
+        "notes": notes,
     }
     return image, series, ijk_to_ras
-
-
-# Relative deviation of a slice gap from the median gap that still counts as even spacing.
-_EVEN_SPACING_TOLERANCE = 0.1
-# Below this (degrees) a tilt between the stacking direction and the slice normal is rounding noise.
-_TILT_NOISE_DEG = 0.5
-
-
-def dicom_stacking(reader: sitk.ImageSeriesReader, image: sitk.Image, what: str) -> tuple[float | None, np.ndarray | None]:
-    """Check the slice positions of a read series; return (gantry tilt in degrees, exact IJK->RAS matrix),
-    or (None, None) where the files lack the position tags (then ITK's geometry is used).
-
-    ITK derives the slice spacing from the first two slices and assumes the slices stack along their
-    normal. Missing or unevenly spaced slices would then silently misplace every z, so they are refused.
-    Gantry tilt (slices stacked obliquely to their normal) is handled: the stacking vector measured from
-    the positions becomes the k column of the matrix, which keeps every slice's z exact.
-    """
-    n_slices = image.GetDepth()
-    keys = ("0020|0032", "0020|0037")
-    if not all(reader.HasMetaDataKey(index, key) for index in (0, n_slices - 1) for key in keys):
-        return None, None
-    try:
-        positions = np.array([[float(v) for v in reader.GetMetaData(index, "0020|0032").split("\\")] for index in range(n_slices)])
-        orientation = np.array([float(v) for v in reader.GetMetaData(0, "0020|0037").split("\\")])
-    except (RuntimeError, ValueError):
-        return None, None
-    row_direction, column_direction = orientation[:3], orientation[3:6]
-    normal = np.cross(row_direction, column_direction)
-    gaps = np.diff(positions @ normal)
-    if np.any(np.abs(gaps) < 1e-3):
-        raise InputError(f"{what} has two slices at the same position")
-    typical = float(np.median(np.abs(gaps)))
-    worst = int(np.argmax(np.abs(np.abs(gaps) - typical)))
-    if abs(abs(gaps[worst]) - typical) > _EVEN_SPACING_TOLERANCE * typical:
-        ratio = abs(gaps[worst]) / typical
-        if ratio > 1.5 and abs(ratio - round(ratio)) < _EVEN_SPACING_TOLERANCE:
-            missing = int(round(ratio)) - 1
-            raise InputError(
-                f"{what} has {missing} missing slice(s) after slice {worst} (a gap of {abs(gaps[worst]):.2f} mm "
-                f"where slices are {typical:.2f} mm apart)"
-            )
-        raise InputError(f"{what} has uneven slice spacing (gaps from {np.abs(gaps).min():.2f} to {np.abs(gaps).max():.2f} mm)")
-    stacking_vector = (positions[-1] - positions[0]) / (n_slices - 1)
-    cosine = abs(stacking_vector @ normal) / np.linalg.norm(stacking_vector)
-    tilt_deg = float(np.degrees(np.arccos(min(1.0, cosine))))
-    spacing = image.GetSpacing()
-    ijk_to_lps = np.eye(4)
-    ijk_to_lps[:3, 0] = row_direction * spacing[0]
-    ijk_to_lps[:3, 1] = column_direction * spacing[1]
-    ijk_to_lps[:3, 2] = stacking_vector
-    ijk_to_lps[:3, 3] = positions[0]
-    return (round(tilt_deg, 2) if tilt_deg > _TILT_NOISE_DEG else 0.0), LPS_TO_RAS @ ijk_to_lps
 
 
 def _dicom_tags(file_name: str) -> dict:
@@ -230,6 +236,17 @@ def _check_shape_information(size, n_components: int, path_text: str) -> None:
         raise InputError(
             f"{path_text}: {n_components} values per voxel (an RGB or vector image); L3Spotter needs a scalar CT in HU"
         )
+
+
+def _check_spacing_information(spacing_mm, path_text: str) -> None:
+    """Refuse a zero or negative spacing in any format, as for NIfTI: SimpleITK would silently flip the
+    axis of a negative one (MHA/MHD) where other tools take its absolute value."""
+    for axis, spacing in zip("ijk", spacing_mm):
+        if not spacing > 0:
+            raise InputError(
+                f"{path_text}: the voxel spacing along {axis} is {spacing:g} mm in the file's header; "
+                "it must be positive (zero cannot place the voxels, and tools disagree on what negative means)"
+            )
 
 
 def _voxel_bytes(size, n_components: int, pixel_id: int) -> int:

@@ -15,6 +15,9 @@ What a scenario runs on comes from a few hooks, which a test class overrides:
 * :meth:`~L3SpotterScenarios.newScene` and :meth:`~L3SpotterScenarios.loadVolumeFromFile`.
 """
 
+# Slicer 5.2-5.8 run this on Python 3.9, which cannot evaluate `float | None`: keep annotations unevaluated.
+from __future__ import annotations
+
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
