@@ -66,7 +66,7 @@ def test_record_accuracy_writes_the_card_but_not_the_weights(tmp_path):
     sha_before = json.loads((tmp_path / "m.json").read_text())["weights_sha256"]
     rows = [
         CaseOutcome("a", True, 10.0, 3, "found", 3, 12.0, 0.9, "inside", 60.0, 3.0, 2.0, 0.67),
-        CaseOutcome("b", True, 10.0, 3, "found", 13, 40.0, 0.3, "inside", 70.0, 3.0, 30.0, 10.0),
+        CaseOutcome("b", True, 10.0, 3, "uncertain", 13, 40.0, 0.3, "inside", 70.0, 3.0, 30.0, 10.0),
         CaseOutcome("c", False, None, None, "not_in_view", None, None, 0.1, "below_scan", None, 3.0, None, None, l3_visibility="absent"),
         # L3 cut by the edge: one answered near the edge (uncertain), one answered far from it and confidently.
         CaseOutcome("e", False, 10.0, None, "uncertain", 4, 14.0, 0.2, "at_inferior_edge", 12.0, 3.0, None, None, l3_visibility="cut"),
@@ -88,7 +88,7 @@ def test_record_accuracy_writes_the_card_but_not_the_weights(tmp_path):
     assert accuracy["mean_error_mm"] == 12.0 and accuracy["wrong_vertebra_over_15mm"] == pytest.approx(1 / 3, abs=1e-4)
     assert accuracy["out_of_view_called_not_in_view"] == pytest.approx(1 / 3, abs=1e-4)
     assert accuracy["n_l3_absent"] == 1 and accuracy["l3_absent_called_not_in_view"] == 1.0
-    # "f" was uncertain under the evaluation's threshold but is found under the calibrated 0.9.
-    assert accuracy["n_l3_cut"] == 2 and accuracy["l3_cut_reported_found"] == 0.5
+    # The figures are the statuses the evaluation reported (its card's threshold and count): "f" was uncertain.
+    assert accuracy["n_l3_cut"] == 2 and accuracy["l3_cut_reported_found"] == 0.0
     assert accuracy["coverage_above_threshold"] == pytest.approx(1 / 3, abs=1e-4)  # only "a" is reported found
     load_model(tmp_path / "m.json")  # still a valid model

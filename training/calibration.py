@@ -57,6 +57,7 @@ class InViewAnswers:
     error_slices: np.ndarray
     countable: np.ndarray  # far enough from the scan's edge to be reported ``found`` at all
     n_in_view: int  # in-view scans, answered or not
+    found: np.ndarray  # reported ``found`` in the evaluation (its card's threshold, count and input limits)
 
 
 def in_view_answers(rows: list[dict]) -> InViewAnswers:
@@ -68,6 +69,7 @@ def in_view_answers(rows: list[dict]) -> InViewAnswers:
         error_slices=np.array([float(row["error_slices"]) for row in answered]),
         countable=np.array([count_checkable(float(row.get("edge_distance_mm") or "inf")) for row in answered], dtype=bool),
         n_in_view=len(in_view),
+        found=np.array([row["status"] == "found" for row in answered], dtype=bool),
     )
 
 

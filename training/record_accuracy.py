@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 from L3SpotterLib.model_card import read_card, write_card
-from L3SpotterLib.ramp_correlation import count_checkable
 
 from .calibration import choose_threshold, in_view_answers, read_outcomes
 from .metrics import WRONG_VERTEBRA_MM, summarise_errors
@@ -26,10 +25,12 @@ from .metrics import WRONG_VERTEBRA_MM, summarise_errors
 
 def accuracy_from_rows(rows: list[dict], threshold: float) -> dict:
     answers = in_view_answers(rows)
-    confidence, error_mm, n_in_view, countable = answers.confidence, answers.error_mm, answers.n_in_view, answers.countable
+    error_mm, n_in_view = answers.error_mm, answers.n_in_view
     summary = summarise_errors(error_mm, answers.error_slices)  # slices as training.evaluate counted them
     out_of_view = [row for row in rows if row["in_view"] == "False" and row["status"] != "error"]
-    confident = countable & (confidence >= threshold)  # what the engine reports as found
+    # What the engine reported as found: the CSV must come from the card being recorded (its threshold and,
+    # where it has one, its vertebra count, which can veto a confident ramp).
+    confident = answers.found
     return {
         "n_in_view": n_in_view,
         "n_answered": int(len(error_mm)),
@@ -43,31 +44,26 @@ def accuracy_from_rows(rows: list[dict], threshold: float) -> dict:
         "missed_in_view": n_in_view - int(len(error_mm)),
         "n_out_of_view": len(out_of_view),
         "out_of_view_called_not_in_view": round(sum(row["status"] == "not_in_view" for row in out_of_view) / max(1, len(out_of_view)), 4),
-        **_partial_view_figures(out_of_view, threshold),
+        **_partial_view_figures(out_of_view),
         "confidence_threshold": threshold,
         "coverage_above_threshold": round(float(confident.sum()) / max(1, n_in_view), 4),
         "right_vertebra_above_threshold": round(float((error_mm[confident] <= WRONG_VERTEBRA_MM).mean()) if confident.any() else 0.0, 4),
     }
 
 
-def _partial_view_figures(out_of_view: list[dict], threshold: float) -> dict:
+def _partial_view_figures(out_of_view: list[dict]) -> dict:
     """Scans with none of L3 (should be not_in_view) and with L3 cut by the edge (must never be found)."""
     absent = [row for row in out_of_view if row.get("l3_visibility") == "absent"]
     cut = [row for row in out_of_view if row.get("l3_visibility") == "cut"]
     if not absent and not cut:
         return {}  # a CSV from before the split
 
-    def reported_found(row: dict) -> bool:  # under ``threshold``, which may differ from the evaluation's
-        if row["status"] not in ("found", "uncertain"):
-            return False
-        return count_checkable(float(row.get("edge_distance_mm") or "inf")) and float(row["confidence"]) >= threshold
-
     return {
         "n_l3_absent": len(absent),
         "l3_absent_called_not_in_view": round(sum(row["status"] == "not_in_view" for row in absent) / max(1, len(absent)), 4),
         "n_l3_cut": len(cut),
         "l3_cut_called_not_in_view": round(sum(row["status"] == "not_in_view" for row in cut) / max(1, len(cut)), 4),
-        "l3_cut_reported_found": round(sum(reported_found(row) for row in cut) / max(1, len(cut)), 4),
+        "l3_cut_reported_found": round(sum(row["status"] == "found" for row in cut) / max(1, len(cut)), 4),
     }
 
 
