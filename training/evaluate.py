@@ -256,8 +256,9 @@ def write_outcomes_csv(path: Path, outcomes: list[CaseOutcome]) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model card (default: the shipped model)")
-    parser.add_argument("--data", action="append", required=True, help="a .csv, a folder of cases, or phantoms:COUNT[:FIRST_SEED]")
+    parser.add_argument("--model", action="append", default=[],
+                        help="model card (default: the shipped model); repeat it to run several models side by side on the same scans")
+    parser.add_argument("--data", action="append", required=True, help="a .csv, a folder of cases, or phantoms:COUNT[:FIRST_SEED[:KEY=VALUE,...]]")
     parser.add_argument("--labels", default="verse", choices=["verse", "totalseg", "totalseg_v1"])
     parser.add_argument("--stride", type=int, default=None, help="window stride (default: the model's)")
     parser.add_argument("--phantom-voxel-mm", type=float, default=None, help="isotropic phantom voxels (default: realistic acquisitions)")
@@ -266,15 +267,21 @@ def main(argv=None) -> int:
     parser.add_argument("--phantom-override", action="append", default=[], metavar="KEY=VALUE",
                         help="force a phantom parameter, e.g. lumbar_count=6 or rib_pairs=11 (repeatable)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--csv", default=None, help="write one row per case here")
+    parser.add_argument("--csv", action="append", default=[], help="write one row per case here (one --csv per --model)")
     args = parser.parse_args(argv)
+    models = args.model or [None]
+    if args.csv and len(args.csv) != len(models):
+        parser.error(f"give one --csv per model ({len(models)} models, {len(args.csv)} --csv)")
     scans = [scan for spec in args.data for scan in read_data_spec(spec, args.labels, keep_out_of_view=True)]
     overrides = dict(parse_override(text) for text in args.phantom_override)
-    outcomes = evaluate(scans, args.model, args.stride, args.workers, args.phantom_voxel_mm, args.phantom_pixel_mm, overrides)
-    if args.csv:
-        write_outcomes_csv(Path(args.csv), outcomes)
-    for line in summarise(outcomes).lines():
-        print(line)
+    per_model = evaluate_models(scans, models, args.stride, args.workers, args.phantom_voxel_mm, args.phantom_pixel_mm, overrides)
+    for index, (model, outcomes) in enumerate(zip(models, per_model)):
+        if args.csv:
+            write_outcomes_csv(Path(args.csv[index]), outcomes)
+        if len(models) > 1:
+            print(f"model {model or 'shipped'}:")
+        for line in summarise(outcomes).lines():
+            print(line)
     return 0
 
 
