@@ -121,3 +121,11 @@ def test_a_confident_ramp_without_a_spine_is_uncertain():
     counts = {"both": read_count(levels, region * 0.0, ROW_MM)}
     localisation = decided(ramp_at(200.0, confidence=0.99), counts)
     assert localisation.status == STATUS_UNCERTAIN and localisation.message == "the count sees no lumbar spine"
+
+
+def test_a_scan_that_starts_below_t12_is_counted_from_the_sacrum_only_and_never_found():
+    # L3 at row 60 with 34 mm per vertebra: the top row is at level -2 (L1), the junction is not in the scan.
+    counts = readings(both={"l3_row": 34.0}, frontal_only={"l3_row": 34.0}, lateral_only={"l3_row": 34.0})
+    localisation = decided(ramp_at(34.0, n_rows=400), counts)
+    assert localisation.status == STATUS_UNCERTAIN
+    assert localisation.message.startswith("the scan starts below the last thoracic vertebra (T12)")

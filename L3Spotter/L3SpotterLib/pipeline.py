@@ -34,6 +34,10 @@ from .windows import window_tops
 
 # The ramp's answer agrees with a count when the count's level there is L3 within half a vertebra.
 AGREEMENT_LEVELS = 0.5
+# L3 is the third lumbar vertebra counted from the thoracolumbar junction: the count can only apply that
+# rule when the scan shows the last thoracic vertebra (level -3, T12 in a usual spine). A scan that starts
+# lower is counted from the sacrum alone, which a sixth lumbar vertebra (6 % of people) fools.
+JUNCTION_LEVEL = -3.0
 # The ramp match needs at least two windows per vertebra (34 mm from centre to centre in the lumbar spine).
 VERTEBRA_SPACING_MM = 34.0
 MIN_WINDOWS_PER_VERTEBRA = 2
@@ -191,6 +195,11 @@ def decide(localisation: Localisation, counts: dict[str, CountReading] | None, r
         for reading_name, level in localisation.view_levels_at_answer.items():
             if level is None or abs(level) > AGREEMENT_LEVELS:
                 reasons.append(_disagreement(reading_name, level))
+        if float(both.levels[0]) > JUNCTION_LEVEL:
+            reasons.append(
+                "the scan starts below the last thoracic vertebra (T12): L3 can only be counted up from the sacrum, "
+                "which a sixth lumbar vertebra would fool"
+            )
     if not count_checkable(ramp.edge_distance_mm):
         reasons.append(_edge_reason(ramp.edge_distance_mm))
     if ramp.confidence < threshold:
