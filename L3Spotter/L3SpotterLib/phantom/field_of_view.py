@@ -122,11 +122,13 @@ def scan_grid(z_range_ras, acquisition: dict, body_width_mm: float, recon: dict 
     z_low, z_high = z_range_ras
     thickness = acquisition["slice_thickness_mm"]
     if acquisition["voxel_mm"] is None:
-        n_slices = int(np.floor((z_high - z_low) / thickness)) + 1
-        for candidate in _STANDARD_THICKNESSES_MM:
-            if candidate >= thickness and int(np.floor((z_high - z_low) / candidate)) + 1 <= MAX_SLICES:
-                thickness = candidate
-                break
+        # Too many slices: the next standard thickness that fits. A drawn thickness that fits is kept, also
+        # one outside the standard list (PET/CT's 3.27 or 4.25 mm).
+        if int(np.floor((z_high - z_low) / thickness)) + 1 > MAX_SLICES:
+            for candidate in _STANDARD_THICKNESSES_MM:
+                if candidate >= thickness and int(np.floor((z_high - z_low) / candidate)) + 1 <= MAX_SLICES:
+                    thickness = candidate
+                    break
         acquisition["slice_thickness_mm"] = thickness
     fov_mm = acquisition["in_plane_fov_mm"]
     if narrow:
