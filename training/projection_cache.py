@@ -111,8 +111,11 @@ def compute_projection(scan: AnnotatedScan, spec: ProjectionSpec) -> TrainingPro
         overrides = dict(scan.phantom_overrides)
         if spec.phantom_pixel_mm is not None:
             overrides["pixel_spacing_mm"] = spec.phantom_pixel_mm
+        # A phantom asked for with coarse in-plane pixels is acquired as real scans are (drawn slice
+        # thickness, noise, kernel), whatever the spec's isotropic voxels.
+        voxel_mm = None if "coarse_pixel_mm" in overrides else spec.phantom_voxel_mm
         phantom = generate_phantom(
-            scan.phantom_seed, voxel_mm=spec.phantom_voxel_mm,
+            scan.phantom_seed, voxel_mm=voxel_mm,
             intensity_randomization=phantom_randomization(scan.phantom_seed, spec.phantom_intensity_randomization),
             **overrides,
         )

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from L3SpotterLib.inference import choose_device
-from L3SpotterLib.model_card import read_card, resolve_card_path, write_card, write_weights
+from L3SpotterLib.model_card import load_vertebra_count, read_card, resolve_card_path, write_card, write_weights
 from L3SpotterLib.networks import LevelMapNetwork
 from L3SpotterLib.vertebra_count import level_map
 from L3SpotterLib.vertebral_levels import COUNTED_REGION, row_levels
@@ -90,7 +90,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cache-dir", default="cache/projections")
     parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--pretrained", default="imagenet", help="imagenet or none")
+    parser.add_argument("--pretrained", default="imagenet",
+                        help="imagenet, none, or a model card whose vertebra count to start from (fine-tuning)")
     parser.add_argument("--intensity-randomization", type=float, default=0.5)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -108,7 +109,12 @@ def main(argv=None) -> int:
 
     torch.manual_seed(args.seed)
     network = LevelMapNetwork(n_views=len(card.views))
-    initialisation = initialise_trunk(network, args.pretrained)
+    if args.pretrained.endswith(".json"):
+        start_path = resolve_card_path(args.pretrained)
+        network.load_state_dict(load_vertebra_count(start_path, read_card(start_path)).state_dict())
+        initialisation = f"the vertebra count of {start_path.name} ({read_card(start_path).vertebra_count['weights_sha256'][:12]}...)"
+    else:
+        initialisation = initialise_trunk(network, args.pretrained)
     frontal = card.views.index("frontal") if "frontal" in card.views else None
     sampler = CountSampler(train_projections, seed=args.seed, frontal_channel=frontal)
     config = FitConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, validate_every=args.validate_every,

@@ -92,7 +92,7 @@ ARCHIVE_FOV_PROBABILITIES = (0.14, 0.12, 0.06, 0.08, 0.08, 0.08, 0.06, 0.06, 0.0
 FOV_PROFILES = ("standard", "archive")
 RECONSTRUCTIONS = ("standard", "narrow_spine")
 PROTOCOLS = ("standard", "pet_ct")
-DISTRIBUTIONS = ("standard", "shifted")
+DISTRIBUTIONS = ("standard", "shifted", "randomized")
 SLICE_THICKNESSES_MM = (0.625, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0)
 SLICE_THICKNESS_PROBABILITIES = (0.10, 0.15, 0.10, 0.05, 0.10, 0.15, 0.15, 0.20)
 HABITUS_KINDS = ("thin", "normal", "overweight", "obese")
@@ -130,7 +130,8 @@ OVERRIDES: dict[str, str] = {
     "fov_profile": f"one of {FOV_PROFILES}: 'archive' draws the field of view among all {len(FOV_KINDS)} kinds",
     "recon": f"one of {RECONSTRUCTIONS}: 'narrow_spine' reconstructs 100-200 mm in-plane, centred on the spine",
     "protocol": f"one of {PROTOCOLS}: 'pet_ct' is the low-dose CT of a PET/CT (thick slices, noise, arms up)",
-    "distribution": f"one of {DISTRIBUTIONS}: 'shifted' is the held-out domain-shift family (shifted.py)",
+    "distribution": f"one of {DISTRIBUTIONS}: 'shifted' is the held-out domain-shift family (shifted.py), "
+                    "'randomized' the wide training family (randomized.py)",
     "coarse_pixel_mm": "in-plane pixels of this size over the drawn reconstruction field (fast benches)",
 }
 
@@ -184,6 +185,10 @@ def draw_parameters(seed: int, voxel_mm: float | None, overrides: dict) -> tuple
         from .shifted import shift_parameters
 
         shift_parameters(streams["shift"], o, params)
+    elif params["distribution"] == "randomized":
+        from .randomized import randomize_parameters
+
+        randomize_parameters(streams["shift"], o, params)
     return params, streams
 
 

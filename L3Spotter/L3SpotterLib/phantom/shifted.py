@@ -101,7 +101,7 @@ def shift_tissue_hu(hu: dict, shift: dict) -> dict:
         shifted[name] = round(hu[name] * shift["cancellous_gain"], 1)
     shifted["disc"] = round(hu["disc"] * shift["disc_gain"], 1)
     for name in _SOFT_TISSUES:
-        shifted[name] = round(hu[name] + shift["soft_offsets_hu"][name], 1)
+        shifted[name] = round(hu[name] + shift["soft_offsets_hu"].get(name, 0.0), 1)
     return shifted
 
 
