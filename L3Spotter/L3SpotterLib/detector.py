@@ -42,6 +42,15 @@ class L3Detector:
         self.card_sha256 = sha256_of_file(self.model_path)
 
     @property
+    def network(self):
+        """The window regressor the pipeline runs (replaceable, e.g. by a test's stand-in)."""
+        return self.model.network
+
+    @network.setter
+    def network(self, network) -> None:
+        self.model.network = network
+
+    @property
     def model_info(self) -> dict:
         # The card's own hash too: its output curve and threshold change answers without touching the weights.
         return {
