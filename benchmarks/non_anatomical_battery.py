@@ -30,7 +30,7 @@ sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO)]
 
 import SimpleITK as sitk  # noqa: E402
 
-from L3SpotterLib.geometry import lps_from_ijk_to_ras  # noqa: E402
+from L3SpotterLib.volume_io import image_from_array  # noqa: E402
 from L3SpotterLib.phantom import generate_phantom  # noqa: E402
 from L3SpotterLib.phantom.non_anatomical import KINDS, non_anatomical_volume  # noqa: E402
 
@@ -60,20 +60,11 @@ def battery_inputs():
     for kind in KINDS:
         for seed in (1, 2):
             voxels, ijk_to_ras = non_anatomical_volume(kind, 990000 + seed)
-            yield f"{kind}_{seed}", _image(voxels, ijk_to_ras)
+            yield f"{kind}_{seed}", image_from_array(voxels, ijk_to_ras)
     phantom = generate_phantom(990101, voxel_mm=2.0, fov="abdomen")
-    yield "two_abdomens_stacked", _image(np.concatenate([phantom.ct, phantom.ct]), phantom.ijk_to_ras)
+    yield "two_abdomens_stacked", image_from_array(np.concatenate([phantom.ct, phantom.ct]), phantom.ijk_to_ras)
     phantom = generate_phantom(990102, voxel_mm=2.0, fov="abdomen_pelvis")
-    yield "abdomen_pelvis_upside_down", _image(np.ascontiguousarray(phantom.ct[::-1]), phantom.ijk_to_ras)
-
-
-def _image(voxels: np.ndarray, ijk_to_ras: np.ndarray) -> sitk.Image:
-    image = sitk.GetImageFromArray(voxels)
-    origin, spacing, direction = lps_from_ijk_to_ras(ijk_to_ras)
-    image.SetOrigin(tuple(float(v) for v in origin))
-    image.SetSpacing(tuple(float(v) for v in spacing))
-    image.SetDirection(tuple(float(v) for v in direction.ravel()))
-    return image
+    yield "abdomen_pelvis_upside_down", image_from_array(np.ascontiguousarray(phantom.ct[::-1]), phantom.ijk_to_ras)
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,7 @@
 
 Run from the project root:
 
-    PYTHONPATH=L3Spotter:. python benchmarks/phantom_realism_report.py [--data ../shared/data] [--out docs]
+    PYTHONPATH=L3Spotter:. python benchmarks/phantom_realism_report.py [--data tests/data] [--out docs]
 
 It writes ``phantom_vs_real.png`` (rows: real abdomen-pelvis scan, matched phantom, real chest scan,
 matched phantom; columns: frontal MIP, lateral MIP, mid-sagittal slice, axial slice at L3, all in one
@@ -203,7 +203,7 @@ def synthetic_like_chest(seed: int):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--data", type=Path, default=Path("tests/data"))
     parser.add_argument("--out", type=Path, default=Path("docs"))
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--engine-seeds", default="1,2,3,4", help="phantom seeds of the engine-MIP figure")

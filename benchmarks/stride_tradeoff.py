@@ -34,19 +34,17 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from L3SpotterLib.detector import L3Detector
-    from L3SpotterLib.geometry import VolumeGeometry
     from L3SpotterLib.phantom import generate_phantom
     from L3SpotterLib.pipeline import locate
     from training.metrics import WRONG_VERTEBRA_MM, share_wrong_or_missed, summarise_errors
-    from training.projection_cache import phantom_l3_level
 
     detector = L3Detector(args.model, device="cpu")
     card = detector.card
     records = {stride: {"errors": [], "slices": [], "missed": 0, "out": 0, "called_out": 0, "seconds": []} for stride in args.strides}
     for seed in tqdm(range(args.first_seed, args.first_seed + args.count), desc="phantoms", file=sys.stderr):
         phantom = generate_phantom(seed, pixel_spacing_mm=args.pixel_mm)
-        geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(phantom.ct.shape)))
-        true_z, in_view = phantom_l3_level(phantom)
+        geometry = phantom.geometry
+        true_z, in_view = phantom.l3_truth()
         projections = detector.projections(phantom.ct, geometry)
         stacked = np.stack([p.pixels for p in projections])
         for stride in args.strides:

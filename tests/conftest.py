@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -72,3 +73,25 @@ def random_cnn4_model(tmp_path_factory) -> Path:
 @pytest.fixture()
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def known_l3_z_ras_mm(totalseg_case) -> float:
+    return float(json.loads((totalseg_case / "case.json").read_text())["l3_z_ras_mm"])
+
+
+@pytest.fixture(scope="module")
+def oracle_detector(random_cnn4_model, totalseg_case, known_l3_z_ras_mm):
+    """A real L3Detector (card, grid, windows, correlation) whose network is the oracle for this scan."""
+    from ramp_oracle import RampOracle
+
+    from L3SpotterLib.detector import L3Detector
+    from L3SpotterLib.volume_io import load_ct
+
+    detector = L3Detector(random_cnn4_model, device="cpu")
+    volume = load_ct(totalseg_case / "ct.nii.gz")
+    projections = detector.projections(volume.voxels, volume.geometry)
+    l3_row = float(projections[0].z_ras_mm_to_row(known_l3_z_ras_mm))
+    reference = np.stack([projection.pixels for projection in projections])
+    detector.network = RampOracle(reference, l3_row, detector.card.window_height_px)
+    return detector

@@ -13,7 +13,7 @@ from L3SpotterLib.geometry import VolumeGeometry
 from L3SpotterLib.mip import project_views
 from L3SpotterLib.model_card import ModelCard, save_model
 from L3SpotterLib.networks import WindowRegressor
-from training.trainer import FitConfig, fit
+from training.fit_loop import FitConfig, fit
 from training.window_sampler import NO_AUGMENTATION, TrainingProjection, WindowSampler
 
 from volumes import ijk_to_ras_of, marker_volume_ras, sitk_image_ras

@@ -11,7 +11,7 @@ import torch
 
 from L3SpotterLib.errors import ModelError
 from L3SpotterLib.networks import WindowRegressor
-from L3SpotterLib.weights_download import fetch_checked
+from training.weights_download import fetch_checked
 from training.pretrained import IMAGENET_WEIGHTS, initialise, offline_imagenet_file
 
 
@@ -86,3 +86,23 @@ def test_download_failure_is_named(local_server, tmp_path):
     _, base_url = local_server
     with pytest.raises(ModelError, match="cannot download"):
         fetch_checked(f"{base_url}/missing-12345678.pth", "12345678", tmp_path / "cache")
+
+
+def test_starting_from_a_card_records_its_lineage_back_to_imagenet(tmp_path):
+    """A model fine-tuned from a shipped card must still say where the weights first came from."""
+    from L3SpotterLib.model_card import write_card, write_weights
+    from training.train import draft_card
+
+    torch.manual_seed(0)
+    earlier = WindowRegressor("cnn4")
+    card = draft_card(backbone="cnn4", name="earlier")
+    card.weights_file = "earlier.pt"
+    card.weights_sha256 = write_weights(earlier, tmp_path / "earlier.pt")
+    card.training_data = {"initialisation": "ImageNet (mobilenet_v2-b0353104.pth, torchvision IMAGENET1K_V1)"}
+    write_card(card, tmp_path / "earlier.json")
+
+    network = WindowRegressor("cnn4")
+    description = initialise(network, str(tmp_path / "earlier.json"))
+    assert description == (f"L3Spotter model earlier.json (weights {card.weights_sha256[:12]}...), itself initialised from "
+                           "ImageNet (mobilenet_v2-b0353104.pth, torchvision IMAGENET1K_V1)")
+    assert torch.equal(network.trunk[0].weight, earlier.trunk[0].weight)

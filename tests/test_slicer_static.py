@@ -32,7 +32,6 @@ EXPECTED_PARAMETER_WIDGETS = {
     "modelCard": "ctkPathLineEdit",
     "device": "QComboBox",
     "windowStridePx": "QSpinBox",
-    "view": "QComboBox",
 }
 # Modules L3Spotter.py may import when Slicer loads it: nothing that needs torch, scipy or matplotlib.
 MODULE_IMPORTS_ALLOWED_AT_LOAD = {
@@ -279,7 +278,7 @@ def test_the_ui_is_a_slicer_module_panel():
     assert widget_property(widgets["advancedCollapsibleButton"], "collapsed").findtext("bool") == "true"
     # Every parameter-bound widget sits inside the Advanced section, except the input and output.
     advanced = {w.get("name") for w in widgets["advancedCollapsibleButton"].iter("widget")}
-    assert {"modelCardPathLineEdit", "deviceComboBox", "windowStrideSpinBox", "viewComboBox"} <= advanced
+    assert {"modelCardPathLineEdit", "deviceComboBox", "windowStrideSpinBox"} <= advanced
 
 
 def test_the_ui_binds_every_parameter_to_the_right_widget():
@@ -300,8 +299,7 @@ def test_the_ui_binds_every_parameter_to_the_right_widget():
     # "Create new" by default: the fiducial selector allows none.
     assert widget_property(bindings["outputFiducial"], "noneEnabled").findtext("bool") == "true"
     # Combo boxes bound to enums are filled by the parameter node wrapper: no items in the .ui.
-    for parameter in ("device", "view"):
-        assert bindings[parameter].find("item") is None
+    assert bindings["device"].find("item") is None
 
 
 def test_the_ui_declares_its_custom_widgets_and_gives_the_scene_to_mrml_widgets():
@@ -326,11 +324,11 @@ def module_cmake() -> str:
     return (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
 
 
-def pending_model_files() -> set[str]:
-    """The shipped model comes from the training work; until it lands its files cannot exist."""
-    from L3SpotterLib.model_card import DEFAULT_MODEL_NAME
+def shipped_model_files() -> set[str]:
+    """The shipped model's files: its card, its weights and its vertebra count's weights."""
+    from L3SpotterLib.model_card import model_files, resolve_card_path
 
-    return {f"Resources/Models/{DEFAULT_MODEL_NAME}{suffix}" for suffix in (".json", ".pt")}
+    return {str(path.relative_to(MODULE_DIR)) for path in model_files(resolve_card_path(None))}
 
 
 def test_every_python_file_of_the_module_is_packaged():
@@ -352,14 +350,14 @@ def test_every_resource_is_packaged():
     )
     missing = sorted(set(on_disk) - set(listed))
     assert not missing, f"add to MODULE_PYTHON_RESOURCES in L3Spotter/CMakeLists.txt: {missing}"
-    absent = [name for name in listed if not (MODULE_DIR / name).is_file() and name not in pending_model_files()]
+    absent = [name for name in listed if not (MODULE_DIR / name).is_file() and name not in shipped_model_files()]
     assert not absent, f"listed but missing: {absent}"
-    assert pending_model_files() <= set(listed), "the shipped model (card and weights) must be packaged"
+    assert shipped_model_files() <= set(listed), "the shipped model (card and weights) must be packaged"
 
 
 def test_the_shipped_model_is_present():
     """CMake packages the shipped model's card and weights: configuring fails without them."""
-    missing = sorted(name for name in pending_model_files() if not (MODULE_DIR / name).is_file())
+    missing = sorted(name for name in shipped_model_files() if not (MODULE_DIR / name).is_file())
     assert missing == [], f"the shipped model is missing ({', '.join(missing)}): CMake configure fails without it"
     card = json.loads((MODULE_DIR / "Resources" / "Models" / "l3spotter_mobilenet_v2.json").read_text())
     assert card["weights_file"] == "l3spotter_mobilenet_v2.pt"

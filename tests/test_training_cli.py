@@ -16,7 +16,7 @@ from L3SpotterLib.model_card import read_card
 from L3SpotterLib.volume_io import load_ct
 from L3SpotterLib.windows import window_tops
 from training import train
-from training.trainer import FitConfig, fit
+from training.fit_loop import FitConfig, fit
 from training.window_sampler import NO_AUGMENTATION, TrainingProjection, WindowSampler
 
 from volumes import ijk_to_ras_of, marker_volume_ras, sitk_image_ras
@@ -149,13 +149,13 @@ def test_fit_output_curve_writes_the_curve_into_the_card_and_leaves_the_weights(
     """On the shipped network and two validation phantoms: a valid, increasing curve, with its provenance."""
     import shutil
 
-    from L3SpotterLib.model_card import resolve_card_path
+    from L3SpotterLib.model_card import model_files, resolve_card_path
     from L3SpotterLib.output_curve import curve_from_card_field
     from training import fit_output_curve
 
     shipped = resolve_card_path(None)
-    for suffix in (".json", ".pt"):
-        shutil.copy(shipped.with_suffix(suffix), tmp_path / shipped.with_suffix(suffix).name)
+    for path in model_files(shipped):
+        shutil.copy(path, tmp_path / path.name)
     card_path = tmp_path / shipped.name
     before = read_card(card_path)
     code = fit_output_curve.main([

@@ -50,6 +50,12 @@ class AnnotatedScan:
 LABEL_FILE_NAMES = ("vertebrae.nii.gz", "vertebrae.nii", "labels.nii.gz", "segmentation.nii.gz")
 
 
+def add_labels_argument(parser) -> None:
+    """The ``--labels`` option of every command that reads annotated folders."""
+    parser.add_argument("--labels", default="verse", choices=sorted(LABEL_CONVENTIONS),
+                        help="label-map convention of annotated folders (default: verse)")
+
+
 def read_data_spec(spec: str, label_convention: str = "verse", keep_out_of_view: bool = False) -> list[AnnotatedScan]:
     """Parse one ``--data`` argument into annotated scans.
 

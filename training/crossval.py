@@ -21,13 +21,13 @@ from L3SpotterLib.inference import choose_device
 from L3SpotterLib.output_curve import OutputCurve
 from L3SpotterLib.pipeline import LoadedModel
 
-from .annotations import read_data_spec
-from .evaluation import locate_l3
+from .annotations import add_labels_argument, read_data_spec
+from .validation import locate_l3
 from .fit_output_curve import fit_output_curve, window_predictions_and_targets
 from .metrics import WRONG_VERTEBRA_MM, share_within_1_slice, share_wrong_or_missed, summarise_errors
 from .projection_cache import ProjectionSpec, load_projections
 from .train import TrainingSettings, add_shape_arguments, shape_from_args, split_validation, train_model
-from .trainer import FitConfig
+from .fit_loop import FitConfig
 
 
 def fold_of_each_case(n_cases: int, folds: int, seed: int) -> np.ndarray:
@@ -67,7 +67,7 @@ def fold_errors(network, projections, settings: TrainingSettings, stride_px: int
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.crossval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", action="append", required=True, help="a .csv, a folder of cases, or phantoms:COUNT[:FIRST_SEED]")
-    parser.add_argument("--labels", default="verse", choices=["verse", "totalseg", "totalseg_v1"])
+    add_labels_argument(parser)
     parser.add_argument("--folds", type=int, default=5)
     add_shape_arguments(parser)
     parser.add_argument("--pretrained", default="imagenet")

@@ -24,7 +24,7 @@ import numpy as np
 from L3SpotterLib.atomic_files import atomic_write_text
 from L3SpotterLib.geometry import VolumeGeometry
 
-from .annotations import AnnotatedScan, parse_override, read_data_spec
+from .annotations import AnnotatedScan, add_labels_argument, parse_override, read_data_spec
 from .metrics import ErrorSummary, summarise_errors
 
 
@@ -91,8 +91,6 @@ def load_scan_under_test(scan: AnnotatedScan, phantom_voxel_mm=None, phantom_pix
     if scan.phantom_seed is not None:
         from L3SpotterLib.phantom import generate_phantom
 
-        from .projection_cache import phantom_l3_level
-
         overrides = {**dict(scan.phantom_overrides), **(phantom_overrides or {})}
         # Evaluation only: the array read the other way along k under the same header (head and feet
         # swapped in the header, as a broken conversion leaves them).
@@ -100,10 +98,10 @@ def load_scan_under_test(scan: AnnotatedScan, phantom_voxel_mm=None, phantom_pix
         if phantom_pixel_mm is not None:
             overrides["pixel_spacing_mm"] = phantom_pixel_mm
         phantom = generate_phantom(scan.phantom_seed, voxel_mm=phantom_voxel_mm, **overrides)
-        true_z, in_view = phantom_l3_level(phantom)
+        true_z, in_view = phantom.l3_truth()
         true_slice = phantom.case.get("l3_slice")
         variants = ";".join(f"{key}={value}" for key, value in sorted(_flat_variants(phantom.variants).items()))
-        geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(phantom.ct.shape)))
+        geometry = phantom.geometry
         voxels = phantom.ct
         if header_flipped:
             voxels = np.ascontiguousarray(voxels[::-1])
@@ -259,7 +257,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", action="append", default=[],
                         help="model card (default: the shipped model); repeat it to run several models side by side on the same scans")
     parser.add_argument("--data", action="append", required=True, help="a .csv, a folder of cases, or phantoms:COUNT[:FIRST_SEED[:KEY=VALUE,...]]")
-    parser.add_argument("--labels", default="verse", choices=["verse", "totalseg", "totalseg_v1"])
+    add_labels_argument(parser)
     parser.add_argument("--stride", type=int, default=None, help="window stride (default: the model's)")
     parser.add_argument("--phantom-voxel-mm", type=float, default=None, help="isotropic phantom voxels (default: realistic acquisitions)")
     parser.add_argument("--phantom-pixel-mm", type=float, default=None,

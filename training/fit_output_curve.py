@@ -27,7 +27,7 @@ from L3SpotterLib.output_curve import OutputCurve
 from L3SpotterLib.pipeline import LoadedModel, window_predictions
 from L3SpotterLib.windows import window_target
 
-from .annotations import read_data_spec
+from .annotations import add_labels_argument, read_data_spec
 from .projection_cache import ProjectionSpec, load_projections
 from .window_sampler import TrainingProjection
 
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.fit_output_curve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("card", help="model card to update (its weights are untouched)")
     parser.add_argument("--data", action="append", required=True, help="validation data: a .csv, a folder of cases, or phantoms:COUNT[:FIRST_SEED]")
-    parser.add_argument("--labels", default="verse", choices=["verse", "totalseg", "totalseg_v1"])
+    add_labels_argument(parser)
     parser.add_argument("--bins", type=int, default=DEFAULT_INTERIOR_BINS, help="target groups between 0 and 1")
     parser.add_argument("--stride", type=int, default=None, help="window stride (default: the model's)")
     parser.add_argument("--cache-dir", default="cache/projections")

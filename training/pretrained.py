@@ -15,9 +15,9 @@ import torch
 
 from L3SpotterLib.checksums import sha256_of_file
 from L3SpotterLib.errors import ModelError
-from L3SpotterLib.model_card import load_model
+from L3SpotterLib.model_card import load_model, read_card
 from L3SpotterLib.networks import IMAGENET_BACKBONES, WindowRegressor
-from L3SpotterLib.weights_download import fetch_checked
+from .weights_download import fetch_checked
 
 # torchvision's IMAGENET1K_V1 files: URL and the SHA-256 (full where we have checked the file, else the
 # 8-digit prefix torchvision puts in the file name and checks itself).
@@ -85,12 +85,20 @@ def initialise(network: WindowRegressor, pretrained: str, cache_dir: Path | None
         if source.backbone != network.backbone:
             raise ModelError(f"{path} is a {source.backbone} model, not {network.backbone}")
         network.load_state_dict(source.state_dict())
-        return f"L3Spotter model {path.name}"
+        return describe_card_start(path)
     if not path.is_file():
         raise ModelError(f"--pretrained {pretrained}: expected imagenet, none, or a weights file")
     state = torch.load(path, map_location="cpu", weights_only=True)
     network.trunk.load_state_dict(trunk_state_from_torchvision(network.backbone, state), strict=True)
     return f"torchvision-layout weights {path.name}"
+
+
+def describe_card_start(card_path: Path) -> str:
+    """A fine-tuned model's lineage: the card it started from, and where that card started."""
+    card_path = card_path if card_path.suffix == ".json" else card_path.with_suffix(".json")
+    card = read_card(card_path)
+    earlier = card.training_data.get("initialisation", "unrecorded")
+    return f"L3Spotter model {card_path.name} (weights {card.weights_sha256[:12]}...), itself initialised from {earlier}"
 
 
 # LevelMapNetwork keeps mobilenet_v2's features in three parts: [0, 7), [7, 14) and [14, 18).

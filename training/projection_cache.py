@@ -120,8 +120,8 @@ def compute_projection(scan: AnnotatedScan, spec: ProjectionSpec) -> TrainingPro
             **overrides,
         )
         voxels = phantom.ct
-        geometry = VolumeGeometry(phantom.ijk_to_ras, tuple(reversed(voxels.shape)))
-        l3_z, in_view = phantom_l3_level(phantom)
+        geometry = phantom.geometry
+        l3_z, in_view = phantom.l3_truth()
         centres = phantom.variants["patient_placement"]["vertebra_centres_ras_mm"]
         level_z = [(centres[name][2], level) for name, level in sequence_levels(list(centres)).items()]
     else:
@@ -155,17 +155,6 @@ def compute_non_anatomical_projection(scan: AnnotatedScan, spec: ProjectionSpec)
 def phantom_randomization(seed: int, maximum: float) -> float:
     """A per-phantom randomisation level, spread evenly over [0, maximum] (golden-ratio sequence)."""
     return round(maximum * ((seed * 0.6180339887498949) % 1.0), 4)
-
-
-def phantom_l3_level(phantom) -> tuple[float, bool]:
-    """(L3's true z, whether L3 lies wholly in the scan) for a generated phantom."""
-    case = phantom.case
-    in_view = case.get("l3_slice") is not None
-    if case.get("l3_z_ras_mm") is not None:
-        return float(case["l3_z_ras_mm"]), in_view
-    # L3 outside the scan has no label voxels; the generator still knows where its body lies.
-    landmarks = phantom.variants["patient_placement"]["landmarks_z_ras_mm"]
-    return 0.5 * (landmarks["l3_top"] + landmarks["l3_bottom"]), in_view
 
 
 def _scan_key(scan: AnnotatedScan, spec: ProjectionSpec) -> str:

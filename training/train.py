@@ -25,12 +25,12 @@ from L3SpotterLib.model_card import ModelCard, save_model
 from L3SpotterLib.networks import BACKBONES, WindowRegressor
 from L3SpotterLib.pipeline import LoadedModel
 
-from .annotations import AnnotatedScan, read_data_spec
-from .evaluation import row_errors_mm
+from .annotations import AnnotatedScan, add_labels_argument, read_data_spec
+from .validation import row_errors_mm
 from .pretrained import initialise
 from .fit_output_curve import curve_field, fit_output_curve, window_predictions_and_targets
 from .projection_cache import ProjectionSpec, load_projections
-from .trainer import FitConfig, fit
+from .fit_loop import FitConfig, fit
 from .window_sampler import Augmentation, TrainingProjection, WindowSampler
 
 
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", action="append", required=True, help="training data (repeatable): a .csv, a folder of cases, or phantoms:COUNT[:FIRST_SEED]")
     parser.add_argument("--val-data", action="append", default=[], help="validation data (same forms); default: hold out --val-fraction")
     parser.add_argument("--val-fraction", type=float, default=0.1)
-    parser.add_argument("--labels", default="verse", choices=["verse", "totalseg", "totalseg_v1"], help="label-map convention of annotated folders")
+    add_labels_argument(parser)
     parser.add_argument("--out", required=True, help="model card path to write (.json; the weights go beside it as .pt)")
     parser.add_argument("--name", default=None, help="model name in the card (default: the file name)")
     add_shape_arguments(parser)

@@ -35,7 +35,7 @@ from .annotations import read_data_spec
 from .count_sampler import CountSampler
 from .pretrained import initialise_trunk
 from .projection_cache import ProjectionSpec, load_projections
-from .trainer import FitConfig, fit
+from .fit_loop import FitConfig, fit
 from .window_sampler import TrainingProjection
 
 LEVEL_LOSS_BETA = 0.25  # vertebrae: quadratic within a quarter of a vertebra, linear beyond

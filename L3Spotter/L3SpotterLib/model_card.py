@@ -125,6 +125,17 @@ def read_card(card_path: Path) -> ModelCard:
     return card
 
 
+def model_files(card_path: Path) -> list[Path]:
+    """Every file a model is made of: its card, its weights and, where it has one, its vertebra count's
+    weights (what to copy to move a model elsewhere)."""
+    card_path = Path(card_path)
+    card = read_card(card_path)
+    files = [card_path, card_path.parent / card.weights_file]
+    if card.vertebra_count:
+        files.append(card_path.parent / card.vertebra_count["weights_file"])
+    return files
+
+
 def load_model(model: str | Path | None = None, map_location="cpu"):
     """Read a card and its weights; return ``(network, card)`` with the network in eval mode."""
     from .networks import WindowRegressor

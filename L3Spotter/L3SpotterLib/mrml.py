@@ -27,7 +27,6 @@ from .result import STATUS_FOUND, STATUS_UNCERTAIN, DetectionResult, error_resul
 
 L3_FIDUCIAL_NAME = "L3"
 L3_POINT_LABEL = "L3"
-VIEW_CHOICES = ("auto", "frontal", "lateral")
 
 # Loaded detectors, keyed by (model card path, device): loading the weights takes seconds, a detection
 # far less, so repeated calls reuse them. The card's modification time is kept beside each detector so
@@ -100,19 +99,6 @@ def detector_for(model=None, device: str = "auto"):
     return _detector_cache[key][1]
 
 
-def check_view(view: str | None, card) -> None:
-    """Refuse a view the model cannot read. ``auto`` means the model's own view(s), from its model card."""
-    view = (view or "auto").lower()
-    if view not in VIEW_CHOICES:
-        raise InputError(f"unknown view {view!r}; expected one of {VIEW_CHOICES}")
-    if view == "auto" or list(card.views) == [view]:
-        return
-    raise InputError(
-        f"the model '{card.name}' reads the {' and '.join(card.views)} MIP; it cannot run on the {view} view "
-        "(choose 'auto' or a model trained on that view)"
-    )
-
-
 @dataclass(frozen=True)
 class VolumeSnapshot:
     """What a detection needs of a volume node, taken in the thread that owns the scene, so that the
@@ -142,7 +128,6 @@ def detect_volume_node(
     model=None,
     device: str = "auto",
     stride_px: int | None = None,
-    view: str = "auto",
     detector=None,
     progress=None,
     window_progress=None,
@@ -151,8 +136,8 @@ def detect_volume_node(
 
     ``model``/``device``: which model to load (None: the shipped one) and where to run it (auto, cpu,
     cuda); the loaded model is cached. ``detector``: an already loaded ``L3Detector`` to use instead.
-    ``stride_px``: the window stride (None or 0: the model's default). ``view``: ``auto`` or the one view
-    the model reads. ``progress``: called with a short message at each stage; ``window_progress``: called
+    ``stride_px``: the window stride (None or 0: the model's default); the model reads the MIP view(s)
+    its card names. ``progress``: called with a short message at each stage; ``window_progress``: called
     with the fraction (0-1) of the windows through the CNN.
 
     Never raises once given a node: anything wrong with the volume, its transform or the model, and any
@@ -168,7 +153,7 @@ def detect_volume_node(
         snapshot = snapshot_volume_node(volume_node, copy=False)
     except L3SpotterError as error:
         return error_result(source, f"{source}: {error}")
-    return detect_snapshot(snapshot, model, device, stride_px, view, detector, report, window_progress)
+    return detect_snapshot(snapshot, model, device, stride_px, detector, report, window_progress)
 
 
 def detect_snapshot(
@@ -176,7 +161,6 @@ def detect_snapshot(
     model=None,
     device: str = "auto",
     stride_px: int | None = None,
-    view: str = "auto",
     detector=None,
     progress=None,
     window_progress=None,
@@ -194,7 +178,6 @@ def detect_snapshot(
                 detector = detector_for(model, device)
             except ValueError as error:  # unknown device, or CUDA asked for without one
                 raise InputError(str(error)) from None
-        check_view(view, detector.card)
         report("Detecting L3")
         return detector.detect_array(
             snapshot.voxels, snapshot.ijk_to_world, source=source, stride_px=stride_px or None, progress=window_progress

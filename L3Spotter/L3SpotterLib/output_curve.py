@@ -1,9 +1,10 @@
 """Undo the network's measured distortion of its window predictions before the ramp is matched.
 
-A trained network's prediction is a monotone but not exactly linear function of the true target: the
-shipped model over-predicts windows whose L3 sits near their top and under-predicts those whose L3 sits
-near their bottom, by up to 0.026 of a window (8 mm), unevenly. The ramp correlation then sees a ramp that
-is bent, and its best row shifts by a few mm. That shift is the same on every scan, so it is a bias.
+A trained network's prediction is monotone in the true target but need not be linear: a model trained
+with dropout in its head (commit ac4cb91) over-predicted windows whose L3 sits near their top and
+under-predicted those whose L3 sits near their bottom, by up to 0.026 of a window (8 mm), unevenly. The
+ramp correlation then sees a bent ramp, and its best row shifts by a few mm; as the shift is the same on
+every scan, it is a bias (README, "Where the bias came from").
 
 The card's ``output_curve`` records, on validation phantoms, the mean prediction at each true target:
 knots ``raw`` (mean prediction) -> ``target`` (true fraction), both increasing. Inference maps every

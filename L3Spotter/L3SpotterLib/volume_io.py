@@ -17,7 +17,7 @@ import SimpleITK as sitk
 
 from .dicom_stack import keep_the_main_kind, plan_stack, read_slice_headers, resample_onto_even_grid
 from .errors import InputError
-from .geometry import GeometryError, VolumeGeometry
+from .geometry import GeometryError, VolumeGeometry, lps_from_ijk_to_ras
 from .nifti_checks import check_nifti_file
 from .nrrd_checks import check_nrrd_header
 
@@ -57,6 +57,16 @@ class quiet_itk_warnings:
     def __exit__(self, *exc_info):
         sitk.ProcessObject.SetGlobalWarningDisplay(self._previous)
         return False
+
+
+def image_from_array(voxels: np.ndarray, ijk_to_ras: np.ndarray) -> sitk.Image:
+    """A SimpleITK image of a (slice, row, column) array placed by its IJK-to-RAS matrix (for writing)."""
+    image = sitk.GetImageFromArray(voxels)
+    origin_lps, spacing_mm, direction_lps = lps_from_ijk_to_ras(ijk_to_ras)
+    image.SetOrigin(tuple(float(v) for v in origin_lps))
+    image.SetSpacing(tuple(float(v) for v in spacing_mm))
+    image.SetDirection(tuple(float(v) for v in direction_lps.ravel()))
+    return image
 
 
 def dicom_series_ids(folder) -> tuple[str, ...]:

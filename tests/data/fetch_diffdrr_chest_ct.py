@@ -12,7 +12,6 @@ Does nothing when the scan is already there with that fingerprint. Exit code 0 w
 from __future__ import annotations
 
 import hashlib
-import io
 import subprocess
 import sys
 import tempfile

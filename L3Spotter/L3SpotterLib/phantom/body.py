@@ -74,7 +74,6 @@ def build_body_profile(params: dict, spine: Spine, thorax: Thorax, pelvis: Pelvi
         angle = np.radians(d["sp_angle"])
         return v.to_anatomy([[0.0, roof_y - d["sp"] * np.cos(angle), 0.0]])[0][1]
 
-    rings = {round(r.z_mm, 3): r for r in thorax.rings}
     thoracic = [v for v in spine.vertebrae if v.region == "T"]
     shoulder_x = max(abs(p[0]) for p in thorax.shoulder_joints.values()) + 10.0
     for v in spine.vertebrae:
@@ -97,7 +96,6 @@ def build_body_profile(params: dict, spine: Spine, thorax: Thorax, pelvis: Pelvi
     l5 = spine.vertebrae[-1]
     sacrum_back = transform_points(spine.sacrum_frames[1], [[0.0, -25.0, 0.0]])[0][1]
     hip_x = max(abs(h[0]) for h in pelvis.hip_centres.values())
-    hip_y = float(np.mean([h[1] for h in pelvis.hip_centres.values()]))
     hip_z = float(np.mean([h[2] for h in pelvis.hip_centres.values()]))
     crest_hw = pelvis.details["crest_half_width_mm"]
     stations += [

@@ -48,6 +48,15 @@ class Phantom:
     def geometry(self) -> VolumeGeometry:
         return VolumeGeometry(self.ijk_to_ras, self.ct.shape[::-1])
 
+    def l3_truth(self) -> tuple[float, bool]:
+        """(L3's true z in RAS mm, whether L3 lies wholly in the scan)."""
+        in_view = self.case.get("l3_slice") is not None
+        if self.case.get("l3_z_ras_mm") is not None:
+            return float(self.case["l3_z_ras_mm"]), in_view
+        # L3 outside the scan has no label voxels; the generator still knows where its body lies.
+        landmarks = self.variants["patient_placement"]["landmarks_z_ras_mm"]
+        return 0.5 * (landmarks["l3_top"] + landmarks["l3_bottom"]), in_view
+
 
 def _rotation(axis: int, degrees: float) -> np.ndarray:
     c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))

@@ -98,7 +98,6 @@ def build_organs(params: dict, spine: Spine, thorax: Thorax, pelvis: Pelvis, pro
     patient, anatomy, variants = params["patient"], params["anatomy"], params["variants"]
     size = patient["size_scale"]
     muscle_scale = patient["muscle_scale"]
-    phase = anatomy["contrast_phase"]
     out: list[Structure] = []
     verts = {v.name: v for v in spine.vertebrae}
     thoracic = [v for v in spine.vertebrae if v.region == "T"]

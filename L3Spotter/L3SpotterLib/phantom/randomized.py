@@ -36,39 +36,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from .shifted import apply_image_draws, apply_spine_variant_draws, draw_kernel, draw_tissue_hu_shift
+
 RANDOMIZED_THICK_SLICES_MM = (3.0, 3.27, 3.75, 4.0, 4.25, 5.0, 6.0)
 
 
 def randomize_parameters(rng: np.random.Generator, o: dict, params: dict) -> None:
     """Redraw ``params`` (from ``sampling.draw_parameters``) from the randomised family, in place."""
     draws = _draw_all(rng)
-    spine, variants, shape, acquisition = params["spine"], params["variants"], params["shape"], params["acquisition"]
-
-    def put(record: dict, key: str, value) -> None:
-        if key not in o:
-            record[key] = value
-
-    put(spine, "lumbar_count", draws["lumbar_count"])
-    if "rib_pairs" not in o:
-        spine["rib_pairs"] = spine["thoracic_count"] = draws["rib_pairs"]
-    put(variants, "l1_rudimentary_rib", draws["l1_rudimentary_rib"])
-    put(variants, "sacralized_l5", draws["sacralized_l5"])
+    shape, acquisition = params["shape"], params["acquisition"]
+    apply_spine_variant_draws(draws, o, params)
     for key in ("last_rib_reach", "second_last_rib_reach", "crest_height_mm", "crest_half_width_mm", "rib_slope_offset_deg"):
         shape[key] = draws[key]
     if acquisition["voxel_mm"] is None and "slice_thickness_mm" not in o and draws["thick_slices"]:
         acquisition["slice_thickness_mm"] = draws["slice_thickness_mm"]
-    put(acquisition, "noise_sd_hu", draws["noise_sd_hu"])
-    acquisition["noise_grain_mm"] = draws["noise_grain_mm"]
-    put(acquisition, "blur_sigma_mm", draws["blur_sigma_mm"])
-    acquisition["sharpen_amount"] = draws["sharpen_amount"]
-    put(acquisition, "hu_cap", draws["hu_cap"])
-    params["tissue_hu_shift"] = draws["tissue_hu_shift"]
+    apply_image_draws(draws, o, params)
 
 
 def _draw_all(rng: np.random.Generator) -> dict:
     """Every draw of the family, in a fixed order (so that overrides do not move the others)."""
-    kernel = rng.choice(("soft", "sharp", "standard"), p=(0.30, 0.40, 0.30))
-    soft_blur, sharp_amount, standard_blur = rng.uniform(0.8, 1.8), rng.uniform(0.2, 1.5), rng.uniform(0.3, 0.8)
+    kernel = draw_kernel(rng, (0.30, 0.40, 0.30), soft_blur_mm=(0.8, 1.8), sharp_amount=(0.2, 1.5), standard_blur_mm=(0.3, 0.8))
     return {
         "lumbar_count": int(rng.choice((4, 5, 6), p=(0.10, 0.78, 0.12))),
         "rib_pairs": int(rng.choice((11, 12, 13), p=(0.10, 0.80, 0.10))),
@@ -83,13 +70,7 @@ def _draw_all(rng: np.random.Generator) -> dict:
         "slice_thickness_mm": float(RANDOMIZED_THICK_SLICES_MM[int(rng.integers(len(RANDOMIZED_THICK_SLICES_MM)))]),
         "noise_sd_hu": round(float(np.clip(np.exp(rng.normal(np.log(20.0), 0.6)), 3.0, 100.0)), 2),
         "noise_grain_mm": round(float(rng.uniform(0.4, 2.0)), 3),
-        "blur_sigma_mm": round(float({"soft": soft_blur, "sharp": 0.3, "standard": standard_blur}[kernel]), 3),
-        "sharpen_amount": round(float(sharp_amount if kernel == "sharp" else 0.0), 3),
+        **kernel,
         "hu_cap": [1023, 3071, None][int(rng.choice(3, p=(0.25, 0.50, 0.25)))],
-        "tissue_hu_shift": {
-            "cortical_gain": round(float(rng.uniform(0.5, 1.5)), 3),
-            "cancellous_gain": round(float(rng.uniform(0.4, 1.8)), 3),
-            "disc_gain": round(float(rng.uniform(0.5, 1.8)), 3),
-            "soft_offsets_hu": {},
-        },
+        "tissue_hu_shift": draw_tissue_hu_shift(rng, (0.5, 1.5), (0.4, 1.8), (0.5, 1.8), soft_sd_hu=None),
     }

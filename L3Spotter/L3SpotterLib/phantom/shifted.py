@@ -51,21 +51,44 @@ SHIFTED_SLICE_THICKNESSES_MM = (2.5, 3.0, 3.27, 4.0, 4.25, 5.0, 6.0)
 _SOFT_TISSUES = ("fat", "skin", "muscle", "blood", "liver", "spleen", "kidney", "bowel_wall", "bowel_fluid", "brain")
 
 
-def shift_parameters(rng: np.random.Generator, o: dict, params: dict) -> None:
-    """Redraw ``params`` (from ``sampling.draw_parameters``) from the shifted family, in place."""
-    draws = _draw_all(rng)
-    spine, variants, shape = params["spine"], params["variants"], params["shape"]
-    patient, anatomy, acquisition = params["patient"], params["anatomy"], params["acquisition"]
-
+def _putter(o: dict):
+    """Set a drawn value unless the caller overrode that parameter."""
     def put(record: dict, key: str, value) -> None:
         if key not in o:
             record[key] = value
 
+    return put
+
+
+def apply_spine_variant_draws(draws: dict, o: dict, params: dict) -> None:
+    """The drawn lumbar count, rib pairs and transitional vertebrae (shared by the shifted and randomised families)."""
+    put, spine, variants = _putter(o), params["spine"], params["variants"]
     put(spine, "lumbar_count", draws["lumbar_count"])
     if "rib_pairs" not in o:
         spine["rib_pairs"] = spine["thoracic_count"] = draws["rib_pairs"]
     put(variants, "l1_rudimentary_rib", draws["l1_rudimentary_rib"])
     put(variants, "sacralized_l5", draws["sacralized_l5"])
+
+
+def apply_image_draws(draws: dict, o: dict, params: dict) -> None:
+    """The drawn noise, kernel, HU cap and tissue HU shift (shared by the shifted and randomised families)."""
+    put, acquisition = _putter(o), params["acquisition"]
+    put(acquisition, "noise_sd_hu", draws["noise_sd_hu"])
+    acquisition["noise_grain_mm"] = draws["noise_grain_mm"]
+    put(acquisition, "blur_sigma_mm", draws["blur_sigma_mm"])
+    acquisition["sharpen_amount"] = draws["sharpen_amount"]
+    put(acquisition, "hu_cap", draws["hu_cap"])
+    params["tissue_hu_shift"] = draws["tissue_hu_shift"]
+
+
+def shift_parameters(rng: np.random.Generator, o: dict, params: dict) -> None:
+    """Redraw ``params`` (from ``sampling.draw_parameters``) from the shifted family, in place."""
+    draws = _draw_all(rng)
+    spine, shape = params["spine"], params["shape"]
+    patient, anatomy, acquisition = params["patient"], params["anatomy"], params["acquisition"]
+
+    put = _putter(o)
+    apply_spine_variant_draws(draws, o, params)
     put(spine, "scoliosis_deg", draws["scoliosis_deg"])
     spine["thoracic_kyphosis_deg"] = draws["thoracic_kyphosis_deg"]
     spine["lumbar_lordosis_deg"] = draws["lumbar_lordosis_deg"]
@@ -79,12 +102,7 @@ def shift_parameters(rng: np.random.Generator, o: dict, params: dict) -> None:
     put(anatomy, "arms", draws["arms"])
     if acquisition["voxel_mm"] is None and "slice_thickness_mm" not in o:
         acquisition["slice_thickness_mm"] = draws["slice_thickness_mm"]
-    put(acquisition, "noise_sd_hu", draws["noise_sd_hu"])
-    acquisition["noise_grain_mm"] = draws["noise_grain_mm"]
-    put(acquisition, "blur_sigma_mm", draws["blur_sigma_mm"])
-    acquisition["sharpen_amount"] = draws["sharpen_amount"]
-    put(acquisition, "hu_cap", draws["hu_cap"])
-    params["tissue_hu_shift"] = draws["tissue_hu_shift"]
+    apply_image_draws(draws, o, params)
     if "protocol" not in o and draws["pet_ct"] and params["protocol"] == "standard":
         from .sampling import _apply_pet_ct_protocol
 
@@ -105,14 +123,33 @@ def shift_tissue_hu(hu: dict, shift: dict) -> dict:
     return shifted
 
 
+def draw_kernel(rng: np.random.Generator, p_soft_sharp_standard, soft_blur_mm, sharp_amount, standard_blur_mm) -> dict:
+    """A reconstruction kernel: soft (blur), sharp (edge enhancement over a 0.3 mm blur) or standard."""
+    kernel = rng.choice(("soft", "sharp", "standard"), p=p_soft_sharp_standard)
+    soft_blur, sharp, standard_blur = rng.uniform(*soft_blur_mm), rng.uniform(*sharp_amount), rng.uniform(*standard_blur_mm)
+    return {
+        "blur_sigma_mm": round(float({"soft": soft_blur, "sharp": 0.3, "standard": standard_blur}[kernel]), 3),
+        "sharpen_amount": round(float(sharp if kernel == "sharp" else 0.0), 3),
+    }
+
+
+def draw_tissue_hu_shift(rng: np.random.Generator, cortical_gain, cancellous_gain, disc_gain, soft_sd_hu: float | None) -> dict:
+    """Gains on bone and disc HU, and offsets on soft tissues (none when ``soft_sd_hu`` is None)."""
+    return {
+        "cortical_gain": round(float(rng.uniform(*cortical_gain)), 3),
+        "cancellous_gain": round(float(rng.uniform(*cancellous_gain)), 3),
+        "disc_gain": round(float(rng.uniform(*disc_gain)), 3),
+        "soft_offsets_hu": {} if soft_sd_hu is None else {name: round(float(rng.normal(0.0, soft_sd_hu)), 1) for name in _SOFT_TISSUES},
+    }
+
+
 def _draw_all(rng: np.random.Generator) -> dict:
     """Every draw of the family, in a fixed order (so that overrides do not move the others)."""
     lumbar = int(rng.choice((4, 5, 6), p=(0.08, 0.82, 0.10)))
     ribs = int(rng.choice((11, 12, 13), p=(0.10, 0.82, 0.08)))
     long_last_rib = rng.random() < 0.5
     last_reach = rng.uniform(0.55, 0.95) if long_last_rib else rng.uniform(0.08, 0.2)
-    kernel = rng.choice(("soft", "sharp", "standard"), p=(0.40, 0.35, 0.25))
-    soft_blur, sharp_amount, standard_blur = rng.uniform(0.9, 1.6), rng.uniform(0.4, 1.2), rng.uniform(0.4, 0.8)
+    kernel = draw_kernel(rng, (0.40, 0.35, 0.25), soft_blur_mm=(0.9, 1.6), sharp_amount=(0.4, 1.2), standard_blur_mm=(0.4, 0.8))
     draws = {
         "lumbar_count": lumbar,
         "rib_pairs": ribs,
@@ -137,15 +174,9 @@ def _draw_all(rng: np.random.Generator) -> dict:
         "slice_thickness_mm": float(SHIFTED_SLICE_THICKNESSES_MM[int(rng.integers(len(SHIFTED_SLICE_THICKNESSES_MM)))]),
         "noise_sd_hu": round(float(np.clip(np.exp(rng.normal(np.log(28.0), 0.4)), 8.0, 90.0)), 2),
         "noise_grain_mm": round(float(rng.uniform(0.9, 1.8)), 3),
-        "blur_sigma_mm": round(float({"soft": soft_blur, "sharp": 0.3, "standard": standard_blur}[kernel]), 3),
-        "sharpen_amount": round(float(sharp_amount if kernel == "sharp" else 0.0), 3),
+        **kernel,
         "hu_cap": [1023, 3071, None][int(rng.choice(3, p=(0.30, 0.50, 0.20)))],
-        "tissue_hu_shift": {
-            "cortical_gain": round(float(rng.uniform(0.6, 1.35)), 3),
-            "cancellous_gain": round(float(rng.uniform(0.5, 1.6)), 3),
-            "disc_gain": round(float(rng.uniform(0.6, 1.6)), 3),
-            "soft_offsets_hu": {name: round(float(rng.normal(0.0, 15.0)), 1) for name in _SOFT_TISSUES},
-        },
+        "tissue_hu_shift": draw_tissue_hu_shift(rng, (0.6, 1.35), (0.5, 1.6), (0.6, 1.6), soft_sd_hu=15.0),
         "pet_ct": bool(rng.random() < 0.30),
     }
     return draws

@@ -25,7 +25,6 @@ from .vertebra import BASE_CORTEX_MM, vertebra_parts
 from .primitives import (
     Capsule,
     Ellipsoid,
-    RoundedBox,
     SuperEllipticCylinder,
     frame_matrix,
     transform_points,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from ..geometry import lps_from_ijk_to_ras
+from ..atomic_files import atomic_write_text, atomic_write_via
+from ..volume_io import image_from_array
 
 CT_NAME = "ct.nii.gz"
 LABELS_NAME = "vertebrae.nii.gz"
@@ -28,46 +27,14 @@ def case_seeds(seed: int, count: int) -> list[int]:
     return seeds
 
 
-def _image(array: np.ndarray, ijk_to_ras: np.ndarray) -> sitk.Image:
-    image = sitk.GetImageFromArray(array)
-    origin_lps, spacing_mm, direction_lps = lps_from_ijk_to_ras(ijk_to_ras)
-    image.SetOrigin(tuple(float(v) for v in origin_lps))
-    image.SetSpacing(tuple(float(v) for v in spacing_mm))
-    image.SetDirection(tuple(float(v) for v in direction_lps.ravel()))
-    return image
-
-
-def _atomic_write_image(image: sitk.Image, path: Path) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nii.gz", dir=path.parent)
-    os.close(fd)
-    try:
-        sitk.WriteImage(image, temporary, useCompression=True)
-        os.chmod(temporary, 0o644)  # mkstemp makes files private; case files are ordinary data
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_text(text: str, path: Path) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_phantom_case(phantom, folder) -> Path:
     """Write ``phantom`` into ``folder`` (created if needed) and return the folder's path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write_image(_image(phantom.ct, phantom.ijk_to_ras), folder / CT_NAME)
-    _atomic_write_image(_image(phantom.labels, phantom.ijk_to_ras), folder / LABELS_NAME)
-    _atomic_write_text(json.dumps(phantom.case, indent=1) + "\n", folder / CASE_NAME)
+    for array, name in ((phantom.ct, CT_NAME), (phantom.labels, LABELS_NAME)):
+        image = image_from_array(array, phantom.ijk_to_ras)
+        atomic_write_via(folder / name, lambda temporary: sitk.WriteImage(image, temporary, useCompression=True), suffix=".nii.gz")
+    atomic_write_text(folder / CASE_NAME, json.dumps(phantom.case, indent=1) + "\n")
     return folder
 
 

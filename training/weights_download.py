@@ -1,7 +1,7 @@
 """Download a file once, check its SHA-256, and keep it in a cache so it is never fetched again.
 
-Used for ImageNet weights when the offline package is absent, and for any weights a user points to by
-URL. The download goes to a temporary file that is renamed into place only after its checksum matched,
+Training-only: used for torchvision's ImageNet weights when the offline package is absent
+(``training/pretrained.py``). The download goes to a temporary file that is renamed into place only after its checksum matched,
 so the cache never holds a partial or wrong file.
 """
 
@@ -14,8 +14,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .checksums import sha256_of_file
-from .errors import ModelError
+from L3SpotterLib.checksums import sha256_of_file
+from L3SpotterLib.errors import ModelError
 
 
 def default_cache_dir() -> Path:

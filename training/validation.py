@@ -1,4 +1,5 @@
-"""Score a network on cached projections through the engine's one pipeline (:func:`L3SpotterLib.pipeline.locate`)."""
+"""Training-time validation: score a network on cached projections through the engine's one pipeline
+(:func:`L3SpotterLib.pipeline.locate`), so that early stopping chooses by the rules users get."""
 
 from __future__ import annotations
 
