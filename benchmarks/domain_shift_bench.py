@@ -46,7 +46,7 @@ sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO)]
 
 from L3SpotterLib.atomic_files import atomic_write_text  # noqa: E402
 from training.annotations import read_data_spec  # noqa: E402
-from training.evaluate import evaluate_models, write_outcomes_csv  # noqa: E402
+from training.evaluate import evaluate_models, read_outcomes_csv, write_outcomes_csv  # noqa: E402
 from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
 
 PIXELS = "coarse_pixel_mm=1.25"
@@ -153,7 +153,12 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--record-card", action="store_true",
                         help="write the first model's figures into its card (accuracy.domain_shift)")
+    parser.add_argument("--record-card-from", metavar="RESULTS", default=None,
+                        help="no run: write the figures of an earlier run's CSVs (RESULTS/<part>.csv, e.g. --out/LABEL) "
+                             "into the first model's card, with the command line found in RESULTS/../summary.txt")
     args = parser.parse_args(argv)
+    if args.record_card_from:
+        return record_from_results(Path(args.record_card_from), model_labels(args.model)[1][0], args.parts)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -178,6 +183,19 @@ def main(argv=None) -> int:
         atomic_write_text(out / "summary.txt", "\n".join(summary) + "\n")
     if args.record_card:
         record_in_card(cards[0], recorded, summary[1])
+    return 0
+
+
+def record_from_results(results: Path, card_argument: str | None, parts: list[str]) -> int:
+    """The card's figures from the CSVs an earlier run wrote, so a long run need not be repeated to record it."""
+    missing = [name for name in parts if not (results / f"{name}.csv").is_file()]
+    if missing:
+        print(f"{results}: no CSV for {', '.join(missing)}", file=sys.stderr)
+        return 1
+    figures = {name: part_figures(name, read_outcomes_csv(results / f"{name}.csv")) for name in parts}
+    summary = (results.parent / "summary.txt").read_text(encoding="utf-8").splitlines()
+    command = next((line for line in summary if line.startswith("command: ")), "command: unknown")
+    record_in_card(card_argument, figures, command)
     return 0
 
 

@@ -2,7 +2,8 @@
 # Every accuracy figure of the README's "How well it works", in one run (about 55 min on 2 CPU cores):
 # the calibration set (which chooses the confidence threshold), the synthetic test set and the card's
 # figures, the transitional-anatomy variants, and the two real scans. Outputs go to docs/results/.
-# Seeds: training 100000-100999, validation 900000-900059, calibration 900100-900299, test 0-499.
+# Seeds: training 100000-100999 and 200000-200599, validation 900000-900059 and 910000-910059, calibration
+# 900100-900299 (1.25 mm pixels), test 0-499 (2 mm pixels). The domain-shift bench is separate (README).
 #   bash benchmarks/evaluate_shipped_model.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

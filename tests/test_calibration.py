@@ -92,3 +92,18 @@ def test_record_accuracy_writes_the_card_but_not_the_weights(tmp_path):
     assert accuracy["n_l3_cut"] == 2 and accuracy["l3_cut_reported_found"] == 0.0
     assert accuracy["coverage_above_threshold"] == pytest.approx(1 / 3, abs=1e-4)  # only "a" is reported found
     load_model(tmp_path / "m.json")  # still a valid model
+
+
+def test_evaluation_csvs_read_back_as_the_outcomes_written(tmp_path):
+    """A long bench's CSVs can be scored again (the domain-shift bench's --record-card-from) without loss."""
+    from training.evaluate import CaseOutcome, read_outcomes_csv, write_outcomes_csv
+
+    outcomes = [
+        CaseOutcome("phantom_1", True, 12.5, 40, "found", 41, 14.0, 0.99, "inside", 120.0, 1.0, 1.5, 1.0, "a=1;b=2", ""),
+        CaseOutcome("phantom_2", False, -300.0, None, "not_in_view", None, None, 0.97, "below_scan", None, 5.0, None, None,
+                    "", "", "absent"),
+        CaseOutcome("phantom_3", True, 0.0, 10, "uncertain", 12, 6.0, 0.5, "inside", 30.0, 3.0, 6.0, 2.0, "",
+                    "the count makes this L4 (level +0.6 from L3); confidence 0.50 is below 0.96", "whole"),
+    ]
+    write_outcomes_csv(tmp_path / "part.csv", outcomes)
+    assert read_outcomes_csv(tmp_path / "part.csv") == outcomes

@@ -38,10 +38,13 @@ def test_a_field_of_view_without_l3_is_not_in_view(detector, kind):
     assert result.status == "not_in_view", result.summary()
 
 
-def test_a_narrow_spine_reconstruction_is_found_on_l3(detector):
+def test_a_narrow_spine_reconstruction_is_located_on_l3(detector):
+    """The lumbar-spine CT of issue 13 was called not_in_view. The answer must be placed on L3, and it is
+    uncertain with its reason: the count is not sound over so short a stretch of spine."""
     phantom = generate_phantom(950100, voxel_mm=None, fov="lumbar_spine", recon="narrow_spine", coarse_pixel_mm=0.8)
     result = detector.detect_array(phantom.ct, phantom.ijk_to_ras, source="narrow")
-    assert result.status == "found", result.summary()
+    assert result.status == "uncertain", result.summary()
+    assert result.message.startswith("the count runs backwards over"), result.summary()
     assert abs(result.l3_z_ras_mm - phantom.case["l3_z_ras_mm"]) < WRONG_VERTEBRA_MM
 
 

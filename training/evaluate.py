@@ -252,6 +252,25 @@ def write_outcomes_csv(path: Path, outcomes: list[CaseOutcome]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
+def read_outcomes_csv(path: Path) -> list[CaseOutcome]:
+    """The outcomes :func:`write_outcomes_csv` wrote, with their types back."""
+    def number(text: str, kind=float):
+        return None if text in ("", "None") else kind(float(text))
+
+    with open(path, newline="", encoding="utf-8") as stream:
+        return [
+            CaseOutcome(
+                case_id=row["case_id"], in_view=row["in_view"] == "True", true_z_ras_mm=number(row["true_z_ras_mm"]),
+                true_slice=number(row["true_slice"], int), status=row["status"], l3_slice=number(row["l3_slice"], int),
+                l3_z_ras_mm=number(row["l3_z_ras_mm"]), confidence=number(row["confidence"]), l3_position=row["l3_position"],
+                edge_distance_mm=number(row["edge_distance_mm"]), slice_thickness_mm=float(row["slice_thickness_mm"]),
+                error_mm=number(row["error_mm"]), error_slices=number(row["error_slices"]), variants=row["variants"],
+                message=row["message"], l3_visibility=row["l3_visibility"],
+            )
+            for row in csv.DictReader(stream)
+        ]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=[],
