@@ -15,6 +15,7 @@ it is the scan's reference level from ``case.json``, and the caption says so.
 from __future__ import annotations
 
 import argparse
+import textwrap
 import json
 import sys
 from pathlib import Path
@@ -217,9 +218,9 @@ def compose(path: Path, views: dict, plane_coordinates: dict, result, note: str)
     from matplotlib.figure import Figure
 
     names = list(views)
-    figure = Figure(figsize=(4.4 * len(names), 5.15), dpi=100, facecolor="black")
+    figure = Figure(figsize=(4.4 * len(names), 5.6), dpi=100, facecolor="black")
     for index, name in enumerate(names):
-        axis = figure.add_axes((index / len(names) + 0.004, 0.10, 1 / len(names) - 0.008, 0.82))
+        axis = figure.add_axes((index / len(names) + 0.004, 0.17, 1 / len(names) - 0.008, 0.75))
         axis.imshow(views[name], interpolation="nearest")
         axis.set_axis_off()
         bar = figure.add_axes((index / len(names) + 0.004, 0.92, 1 / len(names) - 0.008, 0.06))
@@ -229,7 +230,9 @@ def compose(path: Path, views: dict, plane_coordinates: dict, result, note: str)
         axis_name, coordinate_mm = plane_coordinates[name]
         bar.text(0.02, 0.45, f"{name[0]}   {axis_name}: {coordinate_mm:.1f} mm", color="black", fontsize=10,
                  fontweight="bold", va="center", transform=bar.transAxes)
-    figure.text(0.5, 0.055, f"L3Spotter: {result.summary()}", color="white", fontsize=11, ha="center", va="center")
+    # An uncertain answer carries its reasons: wrap them rather than let them run off the picture.
+    caption = textwrap.fill(f"L3Spotter: {result.summary()}", width=118)
+    figure.text(0.5, 0.105, caption, color="white", fontsize=10, ha="center", va="center", linespacing=1.3)
     figure.text(0.5, 0.018, note, color="#bbbbbb", fontsize=8, ha="center", va="center")
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100, facecolor="black")
