@@ -18,8 +18,18 @@ def sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.fixture(scope="module")
+def demo_phantom_case(tmp_path_factory):
+    """The demo's phantom (abdomen-pelvis, T12 in view) as a case folder: a scan the shipped model finds."""
+    from L3SpotterLib.cli import DEMO_SEED
+    from L3SpotterLib.phantom import generate_phantom, write_phantom_case
+
+    phantom = generate_phantom(DEMO_SEED, voxel_mm=None, fov="abdomen_pelvis", slice_thickness_mm=2.5)
+    return write_phantom_case(phantom, tmp_path_factory.mktemp("demo") / f"phantom_{DEMO_SEED}")
+
+
 @pytest.fixture()
-def batch_inputs(tmp_path, totalseg_case):
+def batch_inputs(tmp_path, totalseg_case, demo_phantom_case):
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     good = totalseg_case / "ct.nii.gz"
@@ -33,6 +43,7 @@ def batch_inputs(tmp_path, totalseg_case):
     empty.mkdir()
     return {
         "good": good,
+        "phantom": demo_phantom_case / "ct.nii.gz",
         "missing": inputs / "does_not_exist.nii.gz",
         "truncated": truncated,
         "not_an_image": not_an_image,
@@ -50,9 +61,9 @@ EXPECTED_MESSAGES = {
 }
 
 
-def test_batch_goes_on_past_bad_cases_and_records_them(batch_inputs, totalseg_case, tmp_path, capsys):
-    """With the shipped model: the good scan's L3 is found within a slice of its reference, every bad case
-    is recorded with its reason."""
+def test_batch_goes_on_past_bad_cases_and_records_them(batch_inputs, totalseg_case, demo_phantom_case, tmp_path, capsys):
+    """With the shipped model: L3 is found on the phantom and placed within a slice on the real scan (which is
+    uncertain, with its reason: it starts below T12); every bad case is recorded with its reason."""
     out = tmp_path / "out"
     before = {name: sha256(path) for name, path in batch_inputs.items() if path.is_file()}
     paths = [str(path) for path in batch_inputs.values()]
@@ -63,8 +74,12 @@ def test_batch_goes_on_past_bad_cases_and_records_them(batch_inputs, totalseg_ca
     assert [entry["input"] for entry in printed] == paths
     by_input = {entry["input"]: entry for entry in printed}
     good = by_input[str(batch_inputs["good"])]
-    assert good["status"] == "found", good["message"]
+    assert good["status"] == "uncertain", good["message"]
+    assert good["message"].startswith("the scan starts below the last thoracic vertebra (T12)")
     assert abs(good["l3_slice"] - json.loads((totalseg_case / "case.json").read_text())["l3_slice"]) <= 1
+    phantom = by_input[str(batch_inputs["phantom"])]
+    assert phantom["status"] == "found", phantom["message"]
+    assert abs(phantom["l3_z_ras_mm"] - json.loads((demo_phantom_case / "case.json").read_text())["l3_z_ras_mm"]) < 15.0
     for name, message in EXPECTED_MESSAGES.items():
         entry = by_input[str(batch_inputs[name])]
         assert entry["status"] == "error"
