@@ -1,4 +1,5 @@
-"""The window regressor: a CNN trunk (torchvision or the seed's small CNN4) and a small regression head.
+"""The window regressor: a CNN trunk (mobilenet_v2 built from torch alone, other torchvision backbones or
+the seed's small CNN4) and a small regression head.
 
 Input: a batch of windows ``[batch, views, height, width]`` with pixels in [0, 1]. Output: ``[batch]``, the
 predicted position of L3 in each window as a fraction of its height (see :mod:`windows`).
@@ -13,6 +14,7 @@ import torch
 from torch import nn
 
 from .backbone_names import BACKBONES, IMAGENET_BACKBONES  # noqa: F401  (re-exported for training)
+from .mobilenet import LAST_CHANNELS, mobilenet_v2_features
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -57,10 +59,10 @@ def _cnn4_trunk(n_views: int) -> tuple[nn.Module, int]:
 
 def build_trunk(backbone: str, n_views: int) -> tuple[nn.Module, nn.Module, int]:
     """(input adapter, trunk, trunk output channels) for ``backbone``, with random weights."""
-    import torchvision  # imported here: the rest of the engine does not need it
+    if backbone == "mobilenet_v2":  # torch alone: detection with the shipped model never imports torchvision
+        return ImageNetInput(n_views), mobilenet_v2_features(), LAST_CHANNELS
+    import torchvision  # only the other ImageNet backbones need it
 
-    if backbone == "mobilenet_v2":
-        return ImageNetInput(n_views), torchvision.models.mobilenet_v2(weights=None).features, 1280
     if backbone == "vgg16":
         return ImageNetInput(n_views), torchvision.models.vgg16(weights=None).features, 512
     if backbone == "resnet18":
@@ -118,9 +120,7 @@ class LevelMapNetwork(nn.Module):
 
     def __init__(self, n_views: int = 2, hidden: int = 96):
         super().__init__()
-        import torchvision
-
-        features = torchvision.models.mobilenet_v2(weights=None).features
+        features = mobilenet_v2_features()
         self.input_adapter = ImageNetInput(n_views)
         self.stride8 = features[:7]  # 32 channels
         self.stride16 = features[7:14]  # 96 channels
