@@ -106,3 +106,19 @@ def test_starting_from_a_card_records_its_lineage_back_to_imagenet(tmp_path):
     assert description == (f"L3Spotter model earlier.json (weights {card.weights_sha256[:12]}...), itself initialised from "
                            "ImageNet (mobilenet_v2-b0353104.pth, torchvision IMAGENET1K_V1)")
     assert torch.equal(network.trunk[0].weight, earlier.trunk[0].weight)
+
+
+def test_a_count_started_from_a_card_loads_it_and_records_its_lineage():
+    from L3SpotterLib.model_card import load_vertebra_count, read_card, resolve_card_path
+    from L3SpotterLib.networks import LevelMapNetwork
+    from training.pretrained import initialise_count
+
+    card_path = resolve_card_path(None)
+    card = read_card(card_path)
+    network = LevelMapNetwork(n_views=len(card.views))
+    description = initialise_count(network, str(card_path))
+    count = card.vertebra_count
+    assert description == (f"the vertebra count of {card_path.name} (weights {count['weights_sha256'][:12]}...), itself "
+                           f"initialised from {count['training_data']['initialisation']}")
+    shipped = load_vertebra_count(card_path, card).state_dict()
+    assert all(torch.equal(value, shipped[key]) for key, value in network.state_dict().items())

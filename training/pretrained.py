@@ -15,7 +15,7 @@ import torch
 
 from L3SpotterLib.checksums import sha256_of_file
 from L3SpotterLib.errors import ModelError
-from L3SpotterLib.model_card import load_model, read_card
+from L3SpotterLib.model_card import load_model, load_vertebra_count, read_card, resolve_card_path
 from L3SpotterLib.networks import IMAGENET_BACKBONES, WindowRegressor
 from .weights_download import fetch_checked
 
@@ -81,11 +81,11 @@ def initialise(network: WindowRegressor, pretrained: str, cache_dir: Path | None
         return f"ImageNet ({Path(IMAGENET_WEIGHTS[network.backbone][0]).name}, torchvision IMAGENET1K_V1)"
     path = Path(pretrained)
     if path.suffix == ".json" or path.with_suffix(".json").is_file():
-        source, _ = load_model(path)
+        source, source_card = load_model(path)
         if source.backbone != network.backbone:
             raise ModelError(f"{path} is a {source.backbone} model, not {network.backbone}")
         network.load_state_dict(source.state_dict())
-        return describe_card_start(path)
+        return _lineage(f"L3Spotter model {path.with_suffix('.json').name}", source_card.weights_sha256, source_card.training_data)
     if not path.is_file():
         raise ModelError(f"--pretrained {pretrained}: expected imagenet, none, or a weights file")
     state = torch.load(path, map_location="cpu", weights_only=True)
@@ -93,16 +93,26 @@ def initialise(network: WindowRegressor, pretrained: str, cache_dir: Path | None
     return f"torchvision-layout weights {path.name}"
 
 
-def describe_card_start(card_path: Path) -> str:
-    """A fine-tuned model's lineage: the card it started from, and where that card started."""
-    card_path = card_path if card_path.suffix == ".json" else card_path.with_suffix(".json")
-    card = read_card(card_path)
-    earlier = card.training_data.get("initialisation", "unrecorded")
-    return f"L3Spotter model {card_path.name} (weights {card.weights_sha256[:12]}...), itself initialised from {earlier}"
+def _lineage(what: str, weights_sha256: str, training_data: dict | None) -> str:
+    """A fine-tuned network's start for its card: what it started from, and where that started."""
+    earlier = (training_data or {}).get("initialisation", "unrecorded")
+    return f"{what} (weights {weights_sha256[:12]}...), itself initialised from {earlier}"
 
 
 # LevelMapNetwork keeps mobilenet_v2's features in three parts: [0, 7), [7, 14) and [14, 18).
 _LEVEL_MAP_PARTS = (("stride8", 0, 7), ("stride16", 7, 14), ("stride32", 14, 18))
+
+
+def initialise_count(network, pretrained: str, cache_dir: Path | None = None) -> str:
+    """Initial weights for a vertebra count: ImageNet or none for its trunk, or a model card's whole count
+    (fine-tuning); a description for the card."""
+    if pretrained.endswith(".json"):
+        card_path = resolve_card_path(pretrained)
+        card = read_card(card_path)
+        network.load_state_dict(load_vertebra_count(card_path, card).state_dict())
+        count = card.vertebra_count
+        return _lineage(f"the vertebra count of {card_path.name}", count["weights_sha256"], count.get("training_data"))
+    return initialise_trunk(network, pretrained, cache_dir)
 
 
 def initialise_trunk(network, pretrained: str, cache_dir: Path | None = None) -> str:

@@ -26,14 +26,14 @@ import torch
 from torch import nn
 
 from L3SpotterLib.inference import choose_device
-from L3SpotterLib.model_card import load_vertebra_count, read_card, resolve_card_path, write_card, write_weights
+from L3SpotterLib.model_card import read_card, resolve_card_path, write_card, write_weights
 from L3SpotterLib.networks import LevelMapNetwork
 from L3SpotterLib.vertebra_count import level_map
 from L3SpotterLib.vertebral_levels import COUNTED_REGION, row_levels
 
 from .annotations import read_data_spec
 from .count_sampler import CountSampler
-from .pretrained import initialise_trunk
+from .pretrained import initialise_count
 from .projection_cache import ProjectionSpec, load_projections
 from .fit_loop import FitConfig, fit
 from .window_sampler import TrainingProjection
@@ -109,12 +109,7 @@ def main(argv=None) -> int:
 
     torch.manual_seed(args.seed)
     network = LevelMapNetwork(n_views=len(card.views))
-    if args.pretrained.endswith(".json"):
-        start_path = resolve_card_path(args.pretrained)
-        network.load_state_dict(load_vertebra_count(start_path, read_card(start_path)).state_dict())
-        initialisation = f"the vertebra count of {start_path.name} ({read_card(start_path).vertebra_count['weights_sha256'][:12]}...)"
-    else:
-        initialisation = initialise_trunk(network, args.pretrained)
+    initialisation = initialise_count(network, args.pretrained)
     frontal = card.views.index("frontal") if "frontal" in card.views else None
     sampler = CountSampler(train_projections, seed=args.seed, frontal_channel=frontal)
     config = FitConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, validate_every=args.validate_every,
