@@ -156,8 +156,7 @@ def test_any_geometry_gives_a_result_or_a_named_error(fuzz_detector, matrix, sha
 
 def first_problem_of(voxels: np.ndarray, ijk_to_ras: np.ndarray) -> str | None:
     """What makes the input unusable, checked in the order the engine documents: geometry, extent, values."""
-    from L3SpotterLib.ct_checks import check_ct_intensities
-    from L3SpotterLib.detector import MIN_Z_EXTENT_MM
+    from L3SpotterLib.input_checks import MIN_Z_EXTENT_MM, check_ct_intensities
     from L3SpotterLib.geometry import GeometryError, VolumeGeometry
 
     try:

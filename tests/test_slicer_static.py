@@ -519,3 +519,20 @@ def test_the_slicer_documentation_covers_install_use_console_and_tests():
         "logic.showResult(result, volumeNode)", "Reload and Test", "ctest",
     ):
         assert phrase in text, phrase
+
+
+def test_the_readme_layout_names_every_module_and_folder():
+    """The Layout is how a newcomer finds the file to change: a module it does not name is one nobody finds."""
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    layout = text[text.index("## Layout"):text.index("## Design notes")]
+    folders = ("L3Spotter/L3SpotterLib", "L3Spotter/L3SpotterLib/phantom", "training", "benchmarks")
+    unnamed = [
+        f"{folder}/{path.name}"
+        for folder in folders
+        for path in sorted((REPO_ROOT / folder).iterdir())
+        if path.suffix in (".py", ".sh") and path.stem != "__init__" and not re.search(rf"\b{re.escape(path.stem)}\b", layout)
+    ]
+    assert not unnamed, unnamed
+    for folder in ("L3Spotter/", "L3Spotter/L3SpotterLib/", "phantom/", "L3Spotter/Resources/", "L3Spotter/Testing/",
+                   "training/", "benchmarks/", "docs/", "tests/", ".ci/"):
+        assert folder in layout, folder

@@ -16,9 +16,9 @@ from typing import Callable
 import numpy as np
 
 from .checksums import sha256_of_file
-from .ct_checks import check_ct_intensities
+from .input_checks import check_volume
 from .errors import InputError, L3SpotterError
-from .geometry import GeometryError, VolumeGeometry
+from .geometry import VolumeGeometry
 from .inference import DEFAULT_BATCH_SIZE
 from .mip import Projection, project_views
 from .model_card import resolve_card_path
@@ -26,9 +26,6 @@ from .pipeline import LoadedModel, Localisation, input_range_problems, locate, w
 from .spine_point import vertebra_point_ras
 from .result import STATUS_FOUND, STATUS_NOT_IN_VIEW, STATUS_UNCERTAIN, DetectionResult, WindowTrace, error_result
 from .volume_io import load_ct
-
-# A scan shorter than this along the body axis cannot show a vertebra and its neighbours.
-MIN_Z_EXTENT_MM = 60.0
 
 
 class L3Detector:
@@ -103,19 +100,12 @@ class L3Detector:
 
     def _detect(self, voxels, geometry_or_ijk_to_ras, source, series, stride_px, progress) -> DetectionResult:
         timings = {}
-        geometry = _as_geometry(geometry_or_ijk_to_ras, voxels)
-        low_z, high_z = geometry.z_range_ras_mm
-        if high_z - low_z < MIN_Z_EXTENT_MM:
-            raise InputError(
-                f"the scan covers only {high_z - low_z:.0f} mm along the body axis; at least {MIN_Z_EXTENT_MM:.0f} mm are needed"
-            )
         card = self.card
         stride_px = int(stride_px or card.default_stride_px)
         stride_problem = window_stride_problem(stride_px, card)
         if stride_problem:
             raise InputError(stride_problem)
-
-        check_ct_intensities(voxels)
+        geometry = check_volume(voxels, geometry_or_ijk_to_ras)
         started = time.perf_counter()
         projections = self.projections(voxels, geometry)
         timings["mip"] = time.perf_counter() - started
@@ -187,20 +177,6 @@ def _count_record(localisation: Localisation, reference: Projection) -> dict:
         "level_at_answer": localisation.view_levels_at_answer,
         "problems": list(count.problems),
     }
-
-
-def _as_geometry(geometry_or_ijk_to_ras, voxels: np.ndarray) -> VolumeGeometry:
-    if voxels.ndim != 3:
-        raise InputError(f"a {voxels.ndim}-D array; L3Spotter needs a 3-D CT volume indexed [k, j, i]")
-    shape_ijk = tuple(reversed(voxels.shape))
-    if isinstance(geometry_or_ijk_to_ras, VolumeGeometry):
-        if geometry_or_ijk_to_ras.shape_ijk != shape_ijk:
-            raise InputError(f"the geometry is for {geometry_or_ijk_to_ras.shape_ijk} voxels but the array has {shape_ijk}")
-        return geometry_or_ijk_to_ras
-    try:
-        return VolumeGeometry(np.asarray(geometry_or_ijk_to_ras, dtype=float), shape_ijk)
-    except GeometryError as error:
-        raise InputError(str(error)) from None
 
 
 def _strip_source(message: str, source: str) -> str:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
+
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 # Largest angle (degrees) between the slice axis and the S axis that we still treat as an axial scan.
@@ -27,8 +29,9 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 MAX_OBLIQUE_DEG = 20.0
 
 
-class GeometryError(ValueError):
-    """The volume's geometry cannot be used (bad spacing, degenerate or too oblique directions)."""
+class GeometryError(InputError, ValueError):
+    """The volume's geometry cannot be used (bad spacing, degenerate or too oblique directions): an input
+    error wherever it is raised, so no caller translates it."""
 
 
 def ijk_to_ras_from_lps(origin_lps, spacing_mm, direction_lps) -> np.ndarray:

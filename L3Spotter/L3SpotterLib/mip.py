@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .errors import InputError
 from .geometry import VolumeGeometry
 
 VIEWS = ("frontal", "lateral")
@@ -85,8 +84,6 @@ def raw_projection(voxels: np.ndarray, geometry: VolumeGeometry, view: str) -> n
 def project(voxels: np.ndarray, geometry: VolumeGeometry, view: str, grid: MipGrid) -> Projection:
     """MIP of ``voxels`` along ``view``, windowed and resampled onto ``grid``."""
     raw = raw_projection(voxels, geometry, view)
-    if not np.all(np.isfinite(raw)):
-        raise InputError("the volume contains NaN or infinite values")
     hu_low, hu_high = grid.hu_window
     windowed = np.clip(raw, hu_low, hu_high).astype(np.float32)
 

@@ -22,7 +22,7 @@ import slicer
 import vtk
 
 from .errors import InputError, L3SpotterError
-from .geometry import GeometryError, VolumeGeometry
+from .geometry import VolumeGeometry
 from .result import STATUS_FOUND, STATUS_UNCERTAIN, DetectionResult, error_result
 
 L3_FIDUCIAL_NAME = "L3"
@@ -70,10 +70,7 @@ def volume_world_geometry(volume_node) -> VolumeGeometry:
     """The volume's :class:`VolumeGeometry` in world coordinates (parent transforms applied)."""
     _, ijk_to_world = volume_voxels_and_ijk_to_world(volume_node)
     shape_ijk = tuple(int(n) for n in volume_node.GetImageData().GetDimensions())
-    try:
-        return VolumeGeometry(ijk_to_world, shape_ijk)
-    except GeometryError as error:
-        raise InputError(str(error)) from None
+    return VolumeGeometry(ijk_to_world, shape_ijk)
 
 
 def detector_for(model=None, device: str = "auto"):
