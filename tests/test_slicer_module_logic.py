@@ -23,7 +23,7 @@ slicer = pytest.importorskip("slicer")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "L3Spotter" / "Testing" / "Python"))
 
-from L3SpotterScenarios import ScenarioCase, buildSceneWithSliceViews, releaseSceneWithSliceViews  # noqa: E402
+from L3SpotterScenarios import L3SpotterScenarios, ScenarioCase, buildSceneWithSliceViews, releaseSceneWithSliceViews  # noqa: E402
 
 from L3SpotterLib import mrml, python_dependencies  # noqa: E402
 
@@ -273,25 +273,46 @@ def test_torch_comes_from_the_pytorch_extension_which_asks_first(module, python_
     assert calls == [(True, ">=2.2")]
 
 
-def test_the_self_test_class_runs_its_scenarios_in_the_application_scene(
-    module, scene, totalseg_case, known_l3_z_ras_mm, oracle_detector, monkeypatch, tmp_path
-):
-    """L3SpotterTest as Slicer runs it ("Reload and Test" calls runTest), on the real scan with the oracle."""
+SCENARIOS = sorted(name for name in dir(L3SpotterScenarios) if name.startswith("test_"))
+
+
+@pytest.fixture()
+def self_test(module, scene, totalseg_case, known_l3_z_ras_mm, oracle_detector, monkeypatch):
+    """L3SpotterTest as Slicer runs it, on the real TotalSegmentator scan, with a RampOracle in place of the CNN.
+
+    The oracle answers as a perfect model would for the scan's known L3 (``case.json``), so the scenarios
+    check the fiducial, the slice jump, the transforms and the file orientations against a known level with
+    no trained model. Inside Slicer the same class runs on a phantom with the shipped model.
+    """
     monkeypatch.setattr(mrml, "detector_for", lambda model=None, device="auto": oracle_detector)
 
     class SelfTestOnTheRealScan(module.L3SpotterTest):
         def scenarioCase(self):
+            # The oracle is exact, so the pipeline must land within one row of the model's grid.
             return ScenarioCase(totalseg_case / "ct.nii.gz", known_l3_z_ras_mm, oracle_detector.card.row_mm)
 
-    test = SelfTestOnTheRealScan()
-    messages = []
-    test.delayDisplay = lambda message, *args, **kwargs: messages.append(message)
-    test.runTest()
-    scenarios = test.scenarioNames()
-    assert len(scenarios) >= 10
-    assert messages == [f"L3Spotter: {name}" for name in scenarios] + ["L3Spotter: all scenarios passed"]
-    # The scenarios worked in slicer.mrmlScene, cleared between them.
+    return SelfTestOnTheRealScan()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_scenario_passes_in_the_self_test(self_test, scene, scenario):
+    self_test.setUp()
+    getattr(self_test, scenario)()
+    # The scenario worked in slicer.mrmlScene.
     assert scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode") >= 1
+
+
+def test_run_test_runs_every_scenario_in_the_application_scene(self_test, monkeypatch):
+    """"Reload and Test" calls runTest: every scenario, each announced, in a cleared scene (two here, for speed)."""
+    assert self_test.scenarioNames() == SCENARIOS and len(SCENARIOS) >= 10
+    ran, messages = [], []
+    monkeypatch.setattr(type(self_test), "scenarioNames", lambda self: SCENARIOS[:2])
+    for name in SCENARIOS[:2]:
+        monkeypatch.setattr(type(self_test), name, lambda self, name=name: ran.append(name))
+    self_test.delayDisplay = lambda message, *args, **kwargs: messages.append(message)
+    self_test.runTest()
+    assert ran == SCENARIOS[:2]
+    assert messages == [f"L3Spotter: {name}" for name in SCENARIOS[:2]] + ["L3Spotter: all scenarios passed"]
 
 
 def test_the_self_test_refuses_to_run_without_its_packages(module, monkeypatch):

@@ -1,10 +1,8 @@
 """The MRML adapter against real Slicer MRML classes (the ``slicer-core`` wheel, no Slicer application).
 
-The scenario classes are the Slicer self-test's own (``L3Spotter/Testing/Python/L3SpotterScenarios.py``).
-Inside Slicer they run on a synthetic phantom with the shipped model; here they run on the real
-TotalSegmentator scan with a :class:`RampOracle` in place of the CNN, which answers as a perfect model
-would for the scan's known L3 (``case.json``). So the scenarios check the fiducial, the slice jump, the
-transforms and the file orientations against a known level, with no trained model needed.
+The shared scenarios (``L3Spotter/Testing/Python/L3SpotterScenarios.py``) run in one way only: through
+the module's own self-test class, in test_slicer_module_logic.py. This file tests what the adapter does
+beyond them.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,27 +21,9 @@ import vtk  # noqa: E402  (after slicer: the scenarios need both)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "L3Spotter" / "Testing" / "Python"))
 
-from L3SpotterScenarios import L3SpotterScenarios, ScenarioCase, buildSceneWithSliceViews, releaseSceneWithSliceViews  # noqa: E402
+from L3SpotterScenarios import buildSceneWithSliceViews, releaseSceneWithSliceViews  # noqa: E402
 
 from L3SpotterLib import mrml  # noqa: E402
-
-
-class TestScenariosOnTheTotalSegmentatorScan(L3SpotterScenarios):
-    @pytest.fixture(autouse=True)
-    def _real_scan_and_oracle(self, totalseg_case, oracle_detector, known_l3_z_ras_mm, tmp_path):
-        # The oracle is exact, so the pipeline must land within one row of the model's grid.
-        self._case = ScenarioCase(totalseg_case / "ct.nii.gz", known_l3_z_ras_mm, oracle_detector.card.row_mm)
-        self._detector = oracle_detector
-        self._scratch = tmp_path
-
-    def scenarioCase(self):
-        return self._case
-
-    def detector(self):
-        return self._detector
-
-    def scratchFolder(self):
-        return Path(tempfile.mkdtemp(dir=self._scratch))
 
 
 # ---------------------------------------------------------------- the adapter's own behaviour
