@@ -2,7 +2,7 @@
 
 Slicer entry points only: the module description, the parameter node, a thin widget that binds the panel
 to the parameters, a thin logic that delegates to the engine (``L3SpotterLib``) and its MRML adapter
-(``L3SpotterLib.mrml``), and the self-test. The logic works without the panel, from the Python console:
+(``L3SpotterLib.slicer_adapter.mrml``), and the self-test. The logic works without the panel, from the Python console:
 
     logic = slicer.util.getModuleLogic("L3Spotter")
     result = logic.detect(volumeNode)
@@ -33,7 +33,7 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-from L3SpotterLib import mrml, python_dependencies
+from L3SpotterLib.slicer_adapter import mrml, python_dependencies
 
 MODULE_DIR = Path(__file__).resolve().parent
 HOMEPAGE_URL = "https://github.com/L3Spotter/SlicerL3Spotter"
@@ -42,7 +42,7 @@ README_URL = HOMEPAGE_URL + "#readme"
 SHIPPED_MODEL_CARD = MODULE_DIR / "Resources" / "Models" / "l3spotter_mobilenet_v2.json"
 
 # What detection needs beyond the Python packages every Slicer has (numpy, vtk), with versions, is in
-# L3SpotterLib.python_dependencies: torch through the PyTorch extension (it picks the build for the GPU),
+# L3SpotterLib.slicer_adapter.python_dependencies: torch through the PyTorch extension (it picks the build for the GPU),
 # the others through pip.
 
 
@@ -537,7 +537,7 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         A problem found before the work starts (missing packages, an unusable node) gives a job that is
         already done, with an error result.
         """
-        from L3SpotterLib.detection_job import DetectionJob
+        from L3SpotterLib.slicer_adapter.detection_job import DetectionJob
         from L3SpotterLib.errors import L3SpotterError
         from L3SpotterLib.result import error_result
 
@@ -579,7 +579,7 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
 
     def resultPicturePng(self, result):
         """PNG bytes: the MIP with the detected L3 line beside the per-window trace."""
-        from L3SpotterLib.report_png import render_result_png
+        from L3SpotterLib.app.report_png import render_result_png
 
         return render_result_png(result)
 

@@ -6,7 +6,7 @@
 Writes ``L3Spotter/Resources/Icons/L3Spotter.png`` (128 x 128) and ``docs/images/l3spotter_slice_views.png``.
 
 The screenshot is a real rendering by Slicer's own classes from the ``slicer-core`` wheel, offscreen: the
-volume loaded by ``vtkSlicerVolumesLogic``, the L3 fiducial placed by ``L3SpotterLib.mrml.show_result``,
+volume loaded by ``vtkSlicerVolumesLogic``, the L3 fiducial placed by ``L3SpotterLib.slicer_adapter.mrml.show_result``,
 the slice images resliced by ``vtkMRMLSliceLogic`` and the fiducial drawn by Slicer's markups displayable
 manager. The level comes from the shipped model (or ``--model``); while no trained model is in the tree,
 it is the scan's reference level from ``case.json``, and the caption says so.
@@ -111,7 +111,7 @@ def load_case(scene, case_folder: Path):
 
 def detection_for_screenshot(volume_node, case_folder: Path, model):
     """(result, caption note): the model's detection, or the reference level while no model is shipped."""
-    from L3SpotterLib import mrml
+    from L3SpotterLib.slicer_adapter import mrml
     from L3SpotterLib.model_card import resolve_card_path
     from L3SpotterLib.result import DetectionResult
 
@@ -170,7 +170,7 @@ def render_slice_view(scene, application_logic, slice_logic, size_px: int) -> np
 def render_screenshot(path: Path, case_folder: Path, model) -> str:
     import slicer
 
-    from L3SpotterLib import mrml
+    from L3SpotterLib.slicer_adapter import mrml
 
     scene = slicer.vtkMRMLScene()
     application_logic = slicer.vtkMRMLApplicationLogic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from L3SpotterLib.case_discovery import case_id_for, discover_cases
+from L3SpotterLib.app.case_discovery import case_id_for, discover_cases
 
 
 def test_linked_patient_folders_in_a_cohort_are_searched(tmp_path, totalseg_case):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from L3SpotterLib.cli import main
+from L3SpotterLib.app.cli import main
 
 
 def sha256(path) -> str:
@@ -21,7 +21,7 @@ def sha256(path) -> str:
 @pytest.fixture(scope="module")
 def demo_phantom_case(tmp_path_factory):
     """The demo's phantom (abdomen-pelvis, T12 in view) as a case folder: a scan the shipped model finds."""
-    from L3SpotterLib.cli import DEMO_SEED
+    from L3SpotterLib.app.cli import DEMO_SEED
     from L3SpotterLib.phantom import generate_phantom, write_phantom_case
 
     phantom = generate_phantom(DEMO_SEED, voxel_mm=None, fov="abdomen_pelvis", slice_thickness_mm=2.5)

@@ -14,8 +14,8 @@ import time
 import pytest
 import SimpleITK as sitk
 
-from L3SpotterLib.cli import EXIT_CASE_FAILED, EXIT_OK, EXIT_OUTPUT_BUSY, EXIT_OUTPUT_UNUSABLE, main
-from L3SpotterLib.input_fingerprint import input_fingerprint
+from L3SpotterLib.app.cli import EXIT_CASE_FAILED, EXIT_OK, EXIT_OUTPUT_BUSY, EXIT_OUTPUT_UNUSABLE, main
+from L3SpotterLib.app.input_fingerprint import input_fingerprint
 
 
 def csv_rows(out):
@@ -65,7 +65,7 @@ def test_a_second_run_on_a_held_folder_gets_an_error_naming_the_holder(totalseg_
     ready, release = tmp_path / "ready", tmp_path / "release"
     holder_code = (
         "import sys, time, pathlib\n"
-        "from L3SpotterLib.output_folder import OutputFolderLock\n"
+        "from L3SpotterLib.app.output_folder import OutputFolderLock\n"
         "with OutputFolderLock(sys.argv[1]):\n"
         "    pathlib.Path(sys.argv[2]).touch()\n"
         "    deadline = time.time() + 120\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from L3SpotterLib.checksums import sha256_of_file
-from L3SpotterLib.cli import main as cli_main
+from L3SpotterLib.app.cli import main as cli_main
 from L3SpotterLib.detector import L3Detector
 from L3SpotterLib.model_card import read_card, resolve_card_path
 from L3SpotterLib.ramp_correlation import EDGE_FULL_CONFIDENCE_MM

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO_ROOT / "L3Spotter" / "Testing" / "Python"))
 
 from L3SpotterScenarios import L3SpotterScenarios, ScenarioCase, buildSceneWithSliceViews, releaseSceneWithSliceViews  # noqa: E402
 
-from L3SpotterLib import mrml, python_dependencies  # noqa: E402
+from L3SpotterLib.slicer_adapter import mrml, python_dependencies  # noqa: E402
 
 
 class _ScriptedLoadableModule:

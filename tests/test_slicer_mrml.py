@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO_ROOT / "L3Spotter" / "Testing" / "Python"))
 
 from L3SpotterScenarios import buildSceneWithSliceViews, releaseSceneWithSliceViews  # noqa: E402
 
-from L3SpotterLib import mrml  # noqa: E402
+from L3SpotterLib.slicer_adapter import mrml  # noqa: E402
 
 
 # ---------------------------------------------------------------- the adapter's own behaviour

@@ -36,7 +36,7 @@ EXPECTED_PARAMETER_WIDGETS = {
 # Modules L3Spotter.py may import when Slicer loads it: nothing that needs torch, scipy or matplotlib.
 MODULE_IMPORTS_ALLOWED_AT_LOAD = {
     "enum", "importlib.util", "json", "logging", "sys", "pathlib", "typing", "qt", "vtk", "slicer",
-    "slicer.parameterNodeWrapper", "slicer.ScriptedLoadableModule", "slicer.util", "L3SpotterLib",
+    "slicer.parameterNodeWrapper", "slicer.ScriptedLoadableModule", "slicer.util", "L3SpotterLib.slicer_adapter",
 }
 
 
@@ -161,7 +161,7 @@ def test_the_mrml_adapter_and_the_scenarios_import_without_torch():
     """What Slicer imports when it loads the module must work before PyTorch is installed."""
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['scipy'] = None; sys.modules['matplotlib'] = None\n"
-        "import L3SpotterLib.mrml, L3SpotterScenarios\n"
+        "import L3SpotterLib.slicer_adapter.mrml, L3SpotterScenarios\n"
         "assert 'L3SpotterLib.detector' not in sys.modules\n"
     )
     paths = [str(MODULE_DIR), str(MODULE_DIR / "Testing" / "Python")]
@@ -525,7 +525,8 @@ def test_the_readme_layout_names_every_module_and_folder():
     """The Layout is how a newcomer finds the file to change: a module it does not name is one nobody finds."""
     text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     layout = text[text.index("## Layout"):text.index("## Design notes")]
-    folders = ("L3Spotter/L3SpotterLib", "L3Spotter/L3SpotterLib/phantom", "training", "benchmarks")
+    folders = ("L3Spotter/L3SpotterLib", "L3Spotter/L3SpotterLib/app", "L3Spotter/L3SpotterLib/slicer_adapter",
+               "L3Spotter/L3SpotterLib/phantom", "training", "benchmarks")
     unnamed = [
         f"{folder}/{path.name}"
         for folder in folders
@@ -533,6 +534,25 @@ def test_the_readme_layout_names_every_module_and_folder():
         if path.suffix in (".py", ".sh") and path.stem != "__init__" and not re.search(rf"\b{re.escape(path.stem)}\b", layout)
     ]
     assert not unnamed, unnamed
-    for folder in ("L3Spotter/", "L3Spotter/L3SpotterLib/", "phantom/", "L3Spotter/Resources/", "L3Spotter/Testing/",
+    for folder in ("L3Spotter/", "L3Spotter/L3SpotterLib/", "app/", "slicer_adapter/", "phantom/", "L3Spotter/Resources/", "L3Spotter/Testing/",
                    "training/", "benchmarks/", "docs/", "tests/", ".ci/"):
         assert folder in layout, folder
+
+
+def test_the_engine_core_never_imports_the_layers_above_it():
+    """Data and imports flow one way: app, slicer_adapter and phantom build on the core, never the reverse."""
+    core = sorted((MODULE_DIR / "L3SpotterLib").glob("*.py"))
+    upward = []
+    for path in core:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [alias.name for alias in node.names]
+                dotted = ("." * node.level) + (node.module or "")
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+                dotted = names[0]
+            else:
+                continue
+            if any(re.search(r"(^|\.)(app|slicer_adapter|phantom)(\.|$)", name) for name in names) or dotted.startswith("slicer"):
+                upward.append(f"{path.name}:{node.lineno}")
+    assert len(core) > 20 and not upward, upward

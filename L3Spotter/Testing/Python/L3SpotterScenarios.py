@@ -11,7 +11,7 @@ What a scenario runs on comes from a few hooks, which a test class overrides:
   synthetic phantom from :mod:`L3SpotterLib.phantom` (no download).
 * :meth:`~L3SpotterScenarios.detector`: the loaded model. Default: the shipped model.
 * :meth:`~L3SpotterScenarios.detectL3` / :meth:`~L3SpotterScenarios.showL3`: the entry points under test.
-  Default: :mod:`L3SpotterLib.mrml`; the Slicer self-test goes through ``L3SpotterLogic``.
+  Default: :mod:`L3SpotterLib.slicer_adapter.mrml`; the Slicer self-test goes through ``L3SpotterLogic``.
 * :meth:`~L3SpotterScenarios.newScene` and :meth:`~L3SpotterScenarios.loadVolumeFromFile`.
 """
 
@@ -26,7 +26,7 @@ import numpy as np
 import slicer
 import vtk
 
-from L3SpotterLib import mrml
+from L3SpotterLib.slicer_adapter import mrml
 from L3SpotterLib.result import DetectionResult
 
 # Half a lumbar vertebra: further than this from the true L3, the detector has picked another vertebra.

@@ -16,10 +16,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic_files import atomic_write_text
+from ..atomic_files import atomic_write_text
 from .case_discovery import Case
 from .input_fingerprint import input_fingerprint
-from .result import STATUS_WORDS, DetectionResult, error_result
+from ..result import STATUS_WORDS, DetectionResult, error_result
 
 RESULTS_CSV = "results.csv"
 

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_arguments(demo)
     demo.add_argument("--out", default="l3spotter-demo", help="output folder (default: ./l3spotter-demo)")
 
-    from .phantom import add_phantom_arguments
+    from ..phantom import add_phantom_arguments
 
     phantom = commands.add_parser("phantom", help="write synthetic CT phantoms with vertebra labels")
     add_phantom_arguments(phantom)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return run_demo(args)
         if args.command == "phantom":
-            from .phantom import run_phantom_command
+            from ..phantom import run_phantom_command
 
             return run_phantom_command(args)
     except KeyboardInterrupt:
@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_detector(args):
-    from .detector import L3Detector
-    from .errors import L3SpotterError
+    from ..detector import L3Detector
+    from ..errors import L3SpotterError
 
     try:
         return L3Detector(model=args.model, device=args.device)
@@ -136,7 +136,7 @@ def run_demo(args) -> int:
 def _demo_into_held_folder(args) -> int:
     from .batch import run_batch
     from .case_discovery import Case
-    from .phantom import generate_phantom, write_phantom_case
+    from ..phantom import generate_phantom, write_phantom_case
 
     out_dir = Path(args.out)
     detector = _load_detector(args)

@@ -12,9 +12,9 @@ import io
 
 import numpy as np
 
-from .atomic_files import atomic_write_bytes
-from .result import DetectionResult
-from .windows import window_target
+from ..atomic_files import atomic_write_bytes
+from ..result import DetectionResult
+from ..windows import window_target
 
 
 def render_result_png(result: DetectionResult, reference_z_ras_mm: float | None = None, dpi: int = 100) -> bytes:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from .result import DetectionResult
+from ..result import DetectionResult
 
 
 class DetectionCancelled(BaseException):

@@ -21,9 +21,9 @@ import numpy as np
 import slicer
 import vtk
 
-from .errors import InputError, L3SpotterError
-from .geometry import VolumeGeometry
-from .result import STATUS_FOUND, STATUS_UNCERTAIN, DetectionResult, error_result
+from ..errors import InputError, L3SpotterError
+from ..geometry import VolumeGeometry
+from ..result import STATUS_FOUND, STATUS_UNCERTAIN, DetectionResult, error_result
 
 L3_FIDUCIAL_NAME = "L3"
 L3_POINT_LABEL = "L3"
@@ -80,8 +80,8 @@ def detector_for(model=None, device: str = "auto"):
     Raises :class:`~L3SpotterLib.errors.ModelError` for a missing or corrupt model and ``ValueError`` for
     an unknown device or CUDA asked for without one.
     """
-    from .detector import L3Detector  # imports torch
-    from .model_card import resolve_card_path
+    from ..detector import L3Detector  # imports torch
+    from ..model_card import resolve_card_path
 
     card_path = resolve_card_path(model).resolve()
     device = (device or "auto").lower()

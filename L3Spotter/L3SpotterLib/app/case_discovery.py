@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .volume_io import dicom_series_ids, has_volume_suffix
+from ..volume_io import dicom_series_ids, has_volume_suffix
 
 
 @dataclass(frozen=True)

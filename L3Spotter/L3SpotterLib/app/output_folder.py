@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .atomic_files import atomic_write_text
-from .errors import L3SpotterError
+from ..atomic_files import atomic_write_text
+from ..errors import L3SpotterError
 
 LOCK_FILE_NAME = ".l3spotter.lock"
 HOLDER_FILE_NAME = ".l3spotter.holder"  # JSON: who holds the lock
