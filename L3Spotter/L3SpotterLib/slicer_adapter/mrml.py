@@ -120,15 +120,8 @@ def snapshot_volume_node(volume_node, copy: bool = True) -> VolumeSnapshot:
     )
 
 
-def detect_volume_node(
-    volume_node,
-    model=None,
-    device: str = "auto",
-    stride_px: int | None = None,
-    detector=None,
-    progress=None,
-    window_progress=None,
-) -> DetectionResult:
+def detect_volume_node(volume_node, model=None, device: str = "auto", stride_px: int | None = None, detector=None,
+                       progress=None, window_progress=None) -> DetectionResult:
     """Detect L3 in a scalar volume node, in world coordinates.
 
     ``model``/``device``: which model to load (None: the shipped one) and where to run it (auto, cpu,
@@ -153,15 +146,8 @@ def detect_volume_node(
     return detect_snapshot(snapshot, model, device, stride_px, detector, report, window_progress)
 
 
-def detect_snapshot(
-    snapshot: VolumeSnapshot,
-    model=None,
-    device: str = "auto",
-    stride_px: int | None = None,
-    detector=None,
-    progress=None,
-    window_progress=None,
-) -> DetectionResult:
+def detect_snapshot(snapshot: VolumeSnapshot, model=None, device: str = "auto", stride_px: int | None = None, detector=None,
+                    progress=None, window_progress=None) -> DetectionResult:
     """:func:`detect_volume_node` on a :class:`VolumeSnapshot`: touches no MRML node, so it may run in a
     worker thread. Never raises, except :class:`DetectionCancelled` from a progress callback."""
     if detector is not None and model is not None:
