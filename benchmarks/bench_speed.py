@@ -139,8 +139,9 @@ def measure_size(job) -> dict:
     detector.detect_array(voxels, matrix)  # warm-up (allocator, thread pools)
     _reset_peak_rss()
     baseline_rss = _status_bytes("VmRSS")
-    detector.detect_array(voxels, matrix)
+    result = detector.detect_array(voxels, matrix)
     stages = {"peak_extra_mb": max(0.0, (_status_bytes("VmHWM") - baseline_rss) / 2**20)}
+    stages["picture"] = picture_seconds(result, repeats)
     stages.update(time_stages(detector, voxels, matrix, None, repeats))
     stages["read"] = float(np.median(read_times))
     stages["volume_mb"] = voxels.nbytes / 2**20
@@ -152,6 +153,19 @@ def measure_size(job) -> dict:
         stages["seed_total"] = seed["total"]
         stages["seed_n_windows"] = seed["n_windows"]
     return {"n_slices": n_slices, **stages}
+
+
+def picture_seconds(result, repeats: int) -> float:
+    """Median seconds to draw the QC picture of one result (PNG bytes, as a batch writes per case)."""
+    from L3SpotterLib.app.report_png import render_result_png
+
+    render_result_png(result)  # warm-up (font loading)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        render_result_png(result)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def seed_configuration_model(folder: Path, reference_card) -> Path:
@@ -215,15 +229,15 @@ def main(argv=None) -> int:
     startup_with_torchvision = startup_seconds(args.model, first="import torchvision; ")
 
     print(f"model: {card.name} ({card.backbone}, {card.window_height_px}x{card.window_width_px} px windows at {card.row_mm} mm, stride {card.default_stride_px} px)")
-    print("| scan | device | read | MIP | windows | CNN | correlation | MIP+CNN+correlation | windows run | peak extra memory | seed config (VGG16, stride 1) | ours / seed |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| scan | device | read | MIP | windows | CNN | correlation | MIP+CNN+correlation | windows run | peak extra memory | QC picture | seed config (VGG16, stride 1) | ours / seed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         ratio = f"1/{row['seed_total'] / row['total']:.0f}" if "seed_total" in row else "-"
         seed = f"{row['seed_total']:.1f} s ({row['seed_n_windows']} windows)" if "seed_total" in row else "-"
         print(
             f"| 512x512x{row['n_slices']} ({row['volume_mb']:.0f} MB) | {row['device']} | {row['read']:.2f} s | {row['mip']:.3f} s | "
             f"{row['windows']:.3f} s | {row['cnn']:.3f} s | {row['correlation']:.3f} s | **{row['total']:.2f} s** | {row['n_windows']} | "
-            f"{row['peak_extra_mb']:.0f} MB ({row['peak_extra_mb'] / row['volume_mb']:.2f}x volume) | {seed} | {ratio} |"
+            f"{row['peak_extra_mb']:.0f} MB ({row['peak_extra_mb'] / row['volume_mb']:.2f}x volume) | {row['picture']:.3f} s | {seed} | {ratio} |"
         )
     print(f"start-up (import + model load, fresh interpreter, median of 3): {startup:.2f} s; "
           f"with torchvision imported too, as the engine did before it built mobilenet_v2 from torch alone: {startup_with_torchvision:.2f} s")

@@ -171,13 +171,13 @@ def test_detect_never_raises_even_when_the_gpu_runs_out_of_memory(module, scene,
 # The packages of a Slicer with everything detection needs, at versions that satisfy it.
 SATISFIED = {
     "torch": "2.3.1+cu121", "torchvision": "0.18.1+cu121", "scipy": "1.13.0", "SimpleITK": "2.3.1",
-    "matplotlib": "3.8.4", "nibabel": "5.2.1", "packaging": "24.0",
+    "PIL": "10.4.0", "Pillow": "10.4.0", "nibabel": "5.2.1", "packaging": "24.0",
 }
 
 
 @pytest.fixture()
 def python_packages(monkeypatch):
-    """A stand-in for what is installed: distribution name -> version, None for not installed."""
+    """A stand-in for what is installed: import or distribution name -> version, None for not installed."""
     installed = dict(SATISFIED)
     monkeypatch.setattr(python_dependencies, "is_importable", lambda name: installed.get(name) is not None)
     monkeypatch.setattr(python_dependencies, "installed_version", lambda name: installed.get(name))
@@ -232,17 +232,17 @@ def test_a_missing_torchvision_is_offered_for_the_torch_that_is_there(module, py
 
 def test_packages_are_installed_only_after_a_yes(module, python_packages, monkeypatch):
     python_packages["scipy"] = None
-    python_packages["matplotlib"] = "3.5.0"  # too old: pip upgrades it to meet the requirement
+    python_packages["Pillow"] = "9.5.0"  # too old: pip upgrades it to meet the requirement
     installed, questions = [], []
     monkeypatch.setattr(slicer.util, "pip_install", installed.append)
 
     monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(False, questions))
     assert module.L3SpotterLogic().installDependencies() is False
-    assert installed == [] and "scipy>=1.11, matplotlib>=3.8" in questions[-1]
+    assert installed == [] and "scipy>=1.11, Pillow>=10.1" in questions[-1]
 
     monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(True, questions))
     module.L3SpotterLogic().installDependencies()
-    assert installed == [["scipy>=1.11", "matplotlib>=3.8"]]
+    assert installed == [["scipy>=1.11", "Pillow>=10.1"]]
 
 
 def test_without_packaging_the_check_asks_for_it_first(module, python_packages):

@@ -33,7 +33,7 @@ EXPECTED_PARAMETER_WIDGETS = {
     "device": "QComboBox",
     "windowStridePx": "QSpinBox",
 }
-# Modules L3Spotter.py may import when Slicer loads it: nothing that needs torch, scipy or matplotlib.
+# Modules L3Spotter.py may import when Slicer loads it: nothing that needs torch, scipy, Pillow or matplotlib.
 MODULE_IMPORTS_ALLOWED_AT_LOAD = {
     "enum", "importlib.util", "json", "logging", "sys", "pathlib", "typing", "qt", "vtk", "slicer",
     "slicer.parameterNodeWrapper", "slicer.ScriptedLoadableModule", "slicer.util", "L3SpotterLib.slicer_adapter",
@@ -160,7 +160,7 @@ def test_the_module_loads_nothing_that_needs_torch():
 def test_the_mrml_adapter_and_the_scenarios_import_without_torch():
     """What Slicer imports when it loads the module must work before PyTorch is installed."""
     code = (
-        "import sys; sys.modules['torch'] = None; sys.modules['scipy'] = None; sys.modules['matplotlib'] = None\n"
+        "import sys; sys.modules['torch'] = None; sys.modules['scipy'] = None; sys.modules['matplotlib'] = None; sys.modules['PIL'] = None\n"
         "import L3SpotterLib.slicer_adapter.mrml, L3SpotterScenarios\n"
         "assert 'L3SpotterLib.detector' not in sys.modules\n"
     )

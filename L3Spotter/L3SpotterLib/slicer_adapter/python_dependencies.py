@@ -17,7 +17,7 @@ TORCH_REQUIREMENTS = {"torch": "torch>=2.2", "torchvision": "torchvision>=0.17"}
 PIP_REQUIREMENTS = {
     "scipy": "scipy>=1.11",
     "SimpleITK": "SimpleITK>=2.3",
-    "matplotlib": "matplotlib>=3.8",
+    "PIL": "Pillow>=10.1",  # the QC picture (10.1: scalable default font)
     "nibabel": "nibabel>=5.2",
 }
 # Needed to compare versions at all; a small pure-Python package that pip installs like the others.
