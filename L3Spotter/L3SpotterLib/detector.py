@@ -75,8 +75,11 @@ class L3Detector:
             volume = load_ct(path)
         except L3SpotterError as error:
             return error_result(str(path), str(error))
-        read_s = time.perf_counter() - started
-        result = self.detect_array(volume.voxels, volume.geometry, source=str(path), series=volume.series, stride_px=stride_px, progress=progress)
+        return self.detect_volume(volume, time.perf_counter() - started, stride_px, progress)
+
+    def detect_volume(self, volume, read_s: float, stride_px: int | None = None, progress: Callable[[float], None] | None = None) -> DetectionResult:
+        """Detect in a volume already read by :func:`volume_io.load_ct` (in ``read_s`` seconds)."""
+        result = self.detect_array(volume.voxels, volume.geometry, source=volume.source, series=volume.series, stride_px=stride_px, progress=progress)
         result.timings_s = {"read": read_s, **result.timings_s}
         return result
 

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,33 +62,88 @@ def run_batch(
         for case, result in results_in_folder(out_dir, exclude_case_ids={case.case_id for case in cases})
         if result.input not in {case.input for case in cases}  # e.g. a result named by an older id scheme
     ]
-    bar = tqdm(cases, desc="L3Spotter", unit="scan", disable=not progress or len(cases) < 2, file=sys.stderr)
-    for case in bar:
-        bar.set_postfix_str(case.case_id[-30:], refresh=False)
-        json_path = out_dir / f"{case.case_id}.json"
+    plan = []  # (case, fingerprint, finished result to reuse or None)
+    for case in cases:
         fingerprint = None if case.problem else input_fingerprint(case.input)
-        previous = None if overwrite else _finished_result(json_path, case, settings, fingerprint)
-        if previous is not None:
-            outcome.results.append((case, previous))
-            outcome.skipped += 1
-            continue
-        result = error_result(case.input, case.problem) if case.problem else _detect_safely(detector, case, stride_px)
-        result.input_fingerprint = fingerprint
-        if write_png and result.projection is not None:
-            try:
-                write_result_png(out_dir / f"{case.case_id}.png", result, reference_z_for(case.input))
-            except Exception as error:  # a picture must never cost the case its result
-                result.message = (result.message + "; " if result.message else "") + f"picture not written ({error})"
-        atomic_write_text(json_path, result.to_json() + "\n")
-        outcome.results.append((case, result))
-        write_results_csv(out_dir / RESULTS_CSV, earlier_cases + outcome.results, out_dir)
+        previous = None if overwrite else _finished_result(out_dir / f"{case.case_id}.json", case, settings, fingerprint)
+        plan.append((case, fingerprint, previous))
+    reader = ReadAhead([case.input for case, _, previous in plan if previous is None and not case.problem])
+    bar = tqdm(plan, desc="L3Spotter", unit="scan", disable=not progress or len(cases) < 2, file=sys.stderr)
+    try:
+        for case, fingerprint, previous in bar:
+            bar.set_postfix_str(case.case_id[-30:], refresh=False)
+            if previous is not None:
+                outcome.results.append((case, previous))
+                outcome.skipped += 1
+                continue
+            result = error_result(case.input, case.problem) if case.problem else _detect_safely(detector, case, reader, stride_px)
+            result.input_fingerprint = fingerprint
+            if write_png and result.projection is not None:
+                try:
+                    write_result_png(out_dir / f"{case.case_id}.png", result, reference_z_for(case.input))
+                except Exception as error:  # a picture must never cost the case its result
+                    result.message = (result.message + "; " if result.message else "") + f"picture not written ({error})"
+            atomic_write_text(out_dir / f"{case.case_id}.json", result.to_json() + "\n")
+            outcome.results.append((case, result))
+            write_results_csv(out_dir / RESULTS_CSV, earlier_cases + outcome.results, out_dir)
+    finally:
+        reader.close()
     write_results_csv(out_dir / RESULTS_CSV, earlier_cases + outcome.results, out_dir)
     return outcome
 
 
-def _detect_safely(detector, case: Case, stride_px: int | None) -> DetectionResult:
+class ReadAhead:
+    """Reads the volumes of ``paths`` one ahead, in a thread, while the caller detects in the current one.
+
+    SimpleITK and torch release the GIL, so reading and decompressing the next file overlaps the network;
+    at most two volumes are in memory. ``take`` must be called in the order of ``paths``. It returns
+    ``(volume, read seconds)``, or ``(None, message)`` for an input that cannot be read, and re-raises
+    anything else the reading raised.
+    """
+
+    def __init__(self, paths: list[str]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._paths, self._next = list(paths), 0
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="l3spotter-read")
+        self._pending: dict[int, object] = {}
+        self._submit_next()
+
+    def take(self, path: str):
+        index = min(self._pending)
+        if self._paths[index] != path:
+            raise ValueError(f"read ahead out of order: {path} asked, {self._paths[index]} read")
+        future = self._pending.pop(index)
+        self._submit_next()  # before waiting, so that this read and the next overlap nothing but each other
+        return future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit_next(self) -> None:
+        if self._next < len(self._paths):
+            self._pending[self._next] = self._pool.submit(_read_timed, self._paths[self._next])
+            self._next += 1
+
+
+def _read_timed(path: str):
+    from ..errors import L3SpotterError
+    from ..volume_io import load_ct
+
+    started = time.perf_counter()
     try:
-        return detector.detect_path(case.input, stride_px=stride_px)
+        volume = load_ct(path)
+    except L3SpotterError as error:
+        return None, str(error)
+    return volume, time.perf_counter() - started
+
+
+def _detect_safely(detector, case: Case, reader: ReadAhead, stride_px: int | None) -> DetectionResult:
+    try:
+        volume, read_s_or_message = reader.take(case.input)
+        if volume is None:
+            return error_result(case.input, read_s_or_message)
+        return detector.detect_volume(volume, read_s_or_message, stride_px=stride_px)
     except MemoryError:
         return error_result(case.input, f"{case.input}: ran out of memory")
     except Exception as error:  # a batch goes on past any case; the CSV names what went wrong
