@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic_files import atomic_write_text
+from ..atomic_files import atomic_write_bytes, atomic_write_text
 from .case_discovery import Case
 from .input_fingerprint import input_fingerprint
 from ..result import STATUS_WORDS, DetectionResult, error_result
@@ -49,47 +49,101 @@ def run_batch(
     write_png: bool = True,
     progress: bool = True,
 ) -> BatchOutcome:
-    from tqdm import tqdm
-
-    from .report_png import write_result_png
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outcome = BatchOutcome()
-    settings = ResultSettings(detector.card_sha256, detector.card.weights_sha256, int(stride_px or detector.card.default_stride_px))
-    earlier_cases = [
-        (case, result)
-        for case, result in results_in_folder(out_dir, exclude_case_ids={case.case_id for case in cases})
-        if result.input not in {case.input for case in cases}  # e.g. a result named by an older id scheme
-    ]
-    plan = []  # (case, fingerprint, finished result to reuse or None)
-    for case in cases:
-        fingerprint = None if case.problem else input_fingerprint(case.input)
-        previous = None if overwrite else _finished_result(out_dir / f"{case.case_id}.json", case, settings, fingerprint)
-        plan.append((case, fingerprint, previous))
-    reader = ReadAhead([case.input for case, _, previous in plan if previous is None and not case.problem])
-    bar = tqdm(plan, desc="L3Spotter", unit="scan", disable=not progress or len(cases) < 2, file=sys.stderr)
+    """Every case in this process, reading one volume ahead while the network runs."""
+    recorder = BatchRecorder(settings_of(detector, stride_px), cases, out_dir, overwrite)
+    reader = ReadAhead([case.input for case, _ in recorder.to_do])
     try:
-        for case, fingerprint, previous in bar:
-            bar.set_postfix_str(case.case_id[-30:], refresh=False)
-            if previous is not None:
-                outcome.results.append((case, previous))
-                outcome.skipped += 1
-                continue
-            result = error_result(case.input, case.problem) if case.problem else _detect_safely(detector, case, reader, stride_px)
-            result.input_fingerprint = fingerprint
-            if write_png and result.projection is not None:
-                try:
-                    write_result_png(out_dir / f"{case.case_id}.png", result, reference_z_for(case.input))
-                except Exception as error:  # a picture must never cost the case its result
-                    result.message = (result.message + "; " if result.message else "") + f"picture not written ({error})"
-            atomic_write_text(out_dir / f"{case.case_id}.json", result.to_json() + "\n")
-            outcome.results.append((case, result))
-            write_results_csv(out_dir / RESULTS_CSV, earlier_cases + outcome.results, out_dir)
+        with recorder.progress_bar(progress) as bar:
+            for case, fingerprint in recorder.to_do:
+                result = _detect_safely(detector, case, reader, stride_px)
+                recorder.record(case, fingerprint, result, draw_picture(result, case.input) if write_png else None)
+                bar.update()
     finally:
         reader.close()
-    write_results_csv(out_dir / RESULTS_CSV, earlier_cases + outcome.results, out_dir)
-    return outcome
+    return recorder.finish()
+
+
+def settings_of(detector, stride_px: int | None) -> "ResultSettings":
+    return ResultSettings(detector.card_sha256, detector.card.weights_sha256, int(stride_px or detector.card.default_stride_px))
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A result's QC picture as PNG bytes, or why it could not be drawn."""
+
+    png: bytes | None
+    problem: str = ""
+
+
+def draw_picture(result: DetectionResult, case_input: str) -> Picture | None:
+    """The QC picture of a result (None for a result without projections: an error)."""
+    if result.projection is None:
+        return None
+    from .report_png import render_result_png
+
+    try:
+        return Picture(render_result_png(result, reference_z_for(case_input)))
+    except Exception as error:  # a picture must never cost the case its result
+        return Picture(None, f"picture not written ({error})")
+
+
+class BatchRecorder:
+    """The output folder's side of a batch, whoever computes the results (this process or a Dask cluster).
+
+    On creation it plans: the cases whose finished result can be reused (same input, model card, weights
+    and stride) are kept, cases that name no input are recorded as errors, and the rest are ``to_do``.
+    ``record`` writes a result's JSON and picture atomically and rewrites ``results.csv`` with every case
+    so far, earlier batches' included; ``finish`` returns the outcome in the order of ``cases``.
+    """
+
+    def __init__(self, settings: "ResultSettings", cases: list[Case], out_dir: Path, overwrite: bool):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._cases = list(cases)
+        self._results: dict[str, DetectionResult] = {}
+        self.skipped = 0
+        inputs = {case.input for case in cases}
+        self._earlier = [
+            (case, result)
+            for case, result in results_in_folder(self.out_dir, exclude_case_ids={case.case_id for case in cases})
+            if result.input not in inputs  # e.g. a result named by an older id scheme
+        ]
+        self.to_do: list[tuple[Case, dict | None]] = []
+        for case in cases:
+            if case.problem:
+                self.record(case, None, error_result(case.input, case.problem), None)
+                continue
+            fingerprint = input_fingerprint(case.input)
+            previous = None if overwrite else _finished_result(self.out_dir / f"{case.case_id}.json", case, settings, fingerprint)
+            if previous is not None:
+                self._results[case.case_id] = previous
+                self.skipped += 1
+            else:
+                self.to_do.append((case, fingerprint))
+
+    def record(self, case: Case, fingerprint: dict | None, result: DetectionResult, picture: Picture | None) -> None:
+        result.input_fingerprint = fingerprint
+        if picture is not None and picture.png is not None:
+            atomic_write_bytes(self.out_dir / f"{case.case_id}.png", picture.png)
+        elif picture is not None:
+            result.message = (result.message + "; " if result.message else "") + picture.problem
+        atomic_write_text(self.out_dir / f"{case.case_id}.json", result.to_json() + "\n")
+        self._results[case.case_id] = result
+        self._write_csv()
+
+    def progress_bar(self, show: bool):
+        from tqdm import tqdm
+
+        return tqdm(total=len(self.to_do), desc="L3Spotter", unit="scan", disable=not show or len(self.to_do) < 2, file=sys.stderr)
+
+    def finish(self) -> BatchOutcome:
+        self._write_csv()
+        done = [(case, self._results[case.case_id]) for case in self._cases if case.case_id in self._results]
+        return BatchOutcome(results=done, skipped=self.skipped)
+
+    def _write_csv(self) -> None:
+        so_far = [(case, self._results[case.case_id]) for case in self._cases if case.case_id in self._results]
+        write_results_csv(self.out_dir / RESULTS_CSV, self._earlier + so_far, self.out_dir)
 
 
 class ReadAhead:

@@ -1,6 +1,8 @@
 """The ``l3spotter`` command line.
 
     l3spotter detect PATH... [--out DIR] [--model M] [--device auto|cpu|cuda] [--stride PX] [--json]
+                    [--workers N | --scheduler ADDRESS] [--shard I/N]
+    l3spotter merge OUT SHARD_OUT...
     l3spotter demo [--out DIR]
     l3spotter phantom --out DIR --count N --seed S [--voxel-mm MM]
 """
@@ -35,6 +37,15 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--json", action="store_true", help="print the results on stdout as a JSON list, one object per case")
     detect.add_argument("--overwrite", action="store_true", help="redo cases that already have a result in --out")
     detect.add_argument("--no-png", action="store_true", help="do not draw a picture per case")
+    where = detect.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, help="run the cases on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS", help="run the cases on an existing Dask cluster (tcp://host:8786)")
+    detect.add_argument("--shard", default=None, metavar="I/N",
+                        help="only the cases of shard I of N (1 <= I <= N; each case falls in one shard by its id), for job arrays")
+
+    merge = commands.add_parser("merge", help="combine the output folders of shards (or of any batches) into one")
+    merge.add_argument("out", metavar="OUT", help="the output folder to fill (created if needed)")
+    merge.add_argument("shards", nargs="+", metavar="SHARD_OUT", help="output folders of l3spotter detect")
 
     demo = commands.add_parser("demo", help="generate a synthetic CT phantom and find its L3 (no arguments needed)")
     _add_engine_arguments(demo)
@@ -60,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_detect(args)
         if args.command == "demo":
             return run_demo(args)
+        if args.command == "merge":
+            return run_merge(args)
         if args.command == "phantom":
             from ..phantom import run_phantom_command
 
@@ -99,21 +112,44 @@ def _holding_output_folder(out_dir: Path, run) -> int:
 
 
 def run_detect(args) -> int:
-    if args.stride is not None and args.stride < 1:
-        print("l3spotter: --stride must be at least 1", file=sys.stderr)
+    problem = _detect_usage_problem(args)
+    if problem:
+        print(f"l3spotter: {problem}", file=sys.stderr)
         return EXIT_USAGE
     return _holding_output_folder(Path(args.out), lambda: _detect_into_held_folder(args))
 
 
+def _detect_usage_problem(args) -> str | None:
+    if args.stride is not None and args.stride < 1:
+        return "--stride must be at least 1"
+    if args.workers is not None and args.workers < 1:
+        return "--workers must be at least 1"
+    if args.shard is not None:
+        from .sharding import parse_shard
+
+        try:
+            parse_shard(args.shard)
+        except ValueError as error:
+            return str(error)
+    if args.workers is not None or args.scheduler is not None:
+        from .dask_batch import dask_missing_message
+
+        return dask_missing_message()
+    return None
+
+
 def _detect_into_held_folder(args) -> int:
-    from .batch import run_batch
     from .case_discovery import discover_cases
 
     detector = _load_detector(args)
     if detector is None:
         return EXIT_USAGE
     cases = discover_cases(args.paths)
-    outcome = run_batch(detector, cases, Path(args.out), stride_px=args.stride, overwrite=args.overwrite, write_png=not args.no_png)
+    if args.shard is not None:
+        from .sharding import parse_shard, shard_cases
+
+        cases = shard_cases(cases, *parse_shard(args.shard))
+    outcome = _run_cases(args, detector, cases)
     if args.json:
         print(json.dumps([result.to_dict() for _, result in outcome.results], indent=2))
     else:
@@ -126,6 +162,42 @@ def _detect_into_held_folder(args) -> int:
         print(f"{outcome.n_failed} of {len(outcome.results)} case(s) failed; see results.csv", file=sys.stderr)
         return EXIT_CASE_FAILED
     return EXIT_OK
+
+
+def _run_cases(args, detector, cases):
+    options = dict(stride_px=args.stride, overwrite=args.overwrite, write_png=not args.no_png)
+    if args.workers is None and args.scheduler is None:
+        from .batch import run_batch
+
+        return run_batch(detector, cases, Path(args.out), **options)
+    from .dask_batch import local_cluster_client, run_batch_on_dask, worker_torch_threads
+
+    if args.scheduler is not None:
+        from distributed import Client
+
+        with Client(args.scheduler) as client:
+            return run_batch_on_dask(client, detector, cases, Path(args.out), **options)
+    with local_cluster_client(args.workers) as client:
+        try:
+            return run_batch_on_dask(client, detector, cases, Path(args.out), torch_threads=worker_torch_threads(args.workers), **options)
+        finally:
+            client.cluster.close()
+
+
+def run_merge(args) -> int:
+    """Copy every result of the shard folders into OUT and write OUT's results.csv."""
+    from .sharding import MergeConflict, merge_output_folders
+
+    def merge() -> int:
+        try:
+            n_cases = merge_output_folders([Path(shard) for shard in args.shards], Path(args.out))
+        except MergeConflict as error:
+            print(f"l3spotter: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"merged {n_cases} case(s) into {Path(args.out) / 'results.csv'}", file=sys.stderr)
+        return EXIT_OK
+
+    return _holding_output_folder(Path(args.out), merge)
 
 
 def run_demo(args) -> int:

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..atomic_files import atomic_write_bytes
 from ..result import DetectionResult
 from ..windows import window_target
 
@@ -101,10 +100,6 @@ def render_result_png(result: DetectionResult, reference_z_ras_mm: float | None 
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=False, compress_level=3)
     return buffer.getvalue()
-
-
-def write_result_png(path, result: DetectionResult, reference_z_ras_mm: float | None = None) -> None:
-    atomic_write_bytes(path, render_result_png(result, reference_z_ras_mm))
 
 
 def caption_lines(result: DetectionResult) -> list[str]:
