@@ -10,7 +10,9 @@ Writes synthetic int16 scans (the content of ``bench_speed.synthetic_scan``: tim
 * ``l3spotter detect FOLDER --out OUT`` as a fresh process (start-up and model load included), with the
   QC pictures, with ``--no-png``, and on a local Dask cluster of two workers (``--workers 2``);
 * from the results' own timings, how much of the reading the batch hid behind the network (it reads one
-  volume ahead in a thread).
+  volume ahead in a thread);
+* one 512x512x500 ``.nii``: the whole ``l3spotter detect`` process, and the same minus reading the file;
+* Slicer's second "Detect L3" on a loaded scan (model cached), on slicer-core's MRML classes.
 
 Prints a table and the ratio batch / read-only, then extrapolates to 100,000 scans on a 32-core node run as
 16 two-core jobs (``--shard`` style), from the per-scan time measured here.
@@ -34,7 +36,7 @@ sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO), str(REPO / "benchmarks")]
 from bench_speed import synthetic_scan  # noqa: E402
 
 
-def write_scans(folder: Path, n_scans: int, n_slices: int) -> list[Path]:
+def write_scans(folder: Path, n_scans: int, n_slices: int, suffix: str = ".nii.gz") -> list[Path]:
     import SimpleITK as sitk
 
     from L3SpotterLib.geometry import lps_from_ijk_to_ras
@@ -47,8 +49,8 @@ def write_scans(folder: Path, n_scans: int, n_slices: int) -> list[Path]:
         image.SetOrigin(origin)
         image.SetSpacing(spacing)
         image.SetDirection(direction.ravel())
-        path = folder / f"scan_{index:03d}.nii.gz"
-        sitk.WriteImage(image, str(path), useCompression=True)
+        path = folder / f"scan_{index:03d}{suffix}"
+        sitk.WriteImage(image, str(path), useCompression=suffix.endswith(".gz"))
         paths.append(path)
     return paths
 
@@ -71,6 +73,29 @@ def detect_seconds(folder: Path, out: Path, *options: str) -> tuple[float, list[
     return seconds, [json.loads(path.read_text()) for path in sorted(out.glob("*.json"))]
 
 
+def slicer_second_detect_seconds(path: Path) -> float | None:
+    """Slicer's "Detect L3" a second time on a loaded scan (model cached), on slicer-core's MRML classes."""
+    try:
+        import slicer
+    except ImportError:
+        return None
+    from L3SpotterLib.slicer_adapter import mrml
+
+    import vtk
+
+    vtk.vtkObject.GlobalWarningDisplayOff()  # slicer-core without the Colors module logs an error per volume
+    scene = slicer.vtkMRMLScene()
+    volumes_logic = slicer.vtkSlicerVolumesLogic()
+    volumes_logic.SetMRMLScene(scene)
+    node = volumes_logic.AddArchetypeVolume(str(path), "CT")
+    mrml.detect_volume_node(node)  # the first press loads the model
+    started = time.perf_counter()
+    mrml.detect_volume_node(node)
+    seconds = time.perf_counter() - started
+    volumes_logic.SetMRMLScene(None)
+    return seconds
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scans", type=int, default=8)
@@ -78,14 +103,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as temporary:
-        folder, outputs = Path(temporary) / "scans", Path(temporary) / "out"
+        folder, outputs, single = Path(temporary) / "scans", Path(temporary) / "out", Path(temporary) / "single"
         folder.mkdir()
+        single.mkdir()
         paths = write_scans(folder, args.scans, args.slices)
         size_mb = sum(path.stat().st_size for path in paths) / 2**20
         read_s = read_all_seconds(paths)
         png_s, png_results = detect_seconds(folder, outputs / "png")
         plain_s, plain_results = detect_seconds(folder, outputs / "no_png", "--no-png")
         dask_s, dask_results = detect_seconds(folder, outputs / "dask", "--workers", "2")
+        big = write_scans(single, 1, 500, suffix=".nii")[0]
+        one_read_s = read_all_seconds([big])
+        one_s, _ = detect_seconds(single, outputs / "single")
+        slicer_s = slicer_second_detect_seconds(big)
 
     n = args.scans
     statuses = sorted({result["status"] for result in png_results + plain_results + dask_results})
@@ -97,9 +127,15 @@ def main(argv=None) -> int:
     print(f"| read every file (volume_io.load_ct), in process | {read_s:.1f} | {read_s / n:.2f} | 1.00 |")
     print(f"| l3spotter detect, QC pictures on (fresh process) | {png_s:.1f} | {png_s / n:.2f} | {png_s / read_s:.2f} |")
     print(f"| l3spotter detect --no-png (fresh process) | {plain_s:.1f} | {plain_s / n:.2f} | {plain_s / read_s:.2f} |")
+    print(f"| l3spotter detect --workers 2 (local Dask cluster), pictures on | {dask_s:.1f} | {dask_s / n:.2f} | {dask_s / read_s:.2f} |")
     print(f"inside the --no-png batch: reading {reading_inside:.1f} s and MIP + network {computing_inside:.1f} s, "
           f"done in {plain_s:.1f} s of wall time including start-up (read one ahead, in a thread)")
-    print(f"| l3spotter detect --workers 2 (local Dask cluster), pictures on | {dask_s:.1f} | {dask_s / n:.2f} | {dask_s / read_s:.2f} |")
+    print(f"one scan, 512x512x500 int16 .nii: l3spotter detect (fresh process, picture on) {one_s:.2f} s, reading it {one_read_s:.2f} s, "
+          f"the rest {one_s - one_read_s:.2f} s")
+    if slicer_s is None:
+        print("Slicer, second Detect L3 on the loaded scan: slicer-core not installed")
+    else:
+        print(f"Slicer (slicer-core's MRML classes), second Detect L3 on that scan, model cached: {slicer_s:.2f} s")
     per_scan_s = png_s / n
     jobs = 16
     hours = 100_000 * per_scan_s / jobs / 3600

@@ -17,6 +17,7 @@ the wrong vertebra), and lists the cases found on the wrong vertebra with what e
 from __future__ import annotations
 
 import argparse
+import re
 import hashlib
 from dataclasses import dataclass
 import os
@@ -63,7 +64,7 @@ def _compute(job) -> str:
     return scan.case_id
 
 
-def build_stacks(scans, model: str, cache_dir: Path, workers: int) -> list[Path]:
+def build_stacks(scans, model: str, cache_dir: Path, workers: int, compute: bool = True) -> list[Path]:
     from L3SpotterLib.model_card import read_card
 
     card = read_card(Path(model))
@@ -71,6 +72,8 @@ def build_stacks(scans, model: str, cache_dir: Path, workers: int) -> list[Path]
     card_key = hashlib.sha256(repr((tuple(card.views), card.grid)).encode()).hexdigest()[:12]
     jobs = [(scan, model, stack_path(cache_dir, card_key, scan.case_id)) for scan in scans]
     missing = [job for job in jobs if not job[2].exists()]
+    if not compute:
+        return [job[2] for job in jobs if job[2].exists()]
     if missing:
         print(f"computing {len(missing)} stacks", flush=True)
         with ProcessPoolExecutor(workers) as pool:
@@ -130,10 +133,13 @@ def decide_variant(case: CaseEvidence, model, readings: tuple[str, ...], agreeme
 def study(evidence: list[CaseEvidence], model, variants: dict) -> None:
     row_mm = model.card.row_mm
     for name, (readings, agreement_levels) in variants.items():
-        statuses, wrong_found, right, found, in_view = {}, [], 0, 0, 0
+        statuses, wrong_found, right, found, in_view, reasons = {}, [], 0, 0, 0, {}
         for case in evidence:
             localisation = decide_variant(case, model, readings, agreement_levels)
             statuses[localisation.status] = statuses.get(localisation.status, 0) + 1
+            for reason in localisation.reasons if localisation.status == "uncertain" else []:
+                kind = re.sub(r"[-+]?\d+(\.\d+)?", "#", reason)
+                reasons[kind] = reasons.get(kind, 0) + 1
             if not case.in_view:
                 continue
             in_view += 1
@@ -147,6 +153,8 @@ def study(evidence: list[CaseEvidence], model, variants: dict) -> None:
                     wrong_found.append((case.case_id, error_mm, localisation))
         print(f"[{name}] {dict(sorted(statuses.items()))}; in view {in_view}: right {right / max(in_view, 1):.1%}, "
               f"coverage {found / max(in_view, 1):.1%}, found wrong {len(wrong_found)} of {found} ({len(wrong_found) / max(found, 1):.1%})")
+        for kind, count in sorted(reasons.items(), key=lambda item: -item[1]):
+            print(f"    uncertain because: {kind} ({count})")
         for case_id, error_mm, localisation in wrong_found:
             shown = {key: value for key, value in localisation.view_levels_at_answer.items()}
             print(f"    {case_id}: {error_mm:.1f} mm off, confidence {localisation.confidence:.3f}, levels {shown}")
@@ -162,9 +170,11 @@ VARIANTS = {
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(REPO / "L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json"))
+    parser.add_argument("--model", action="append", metavar="[NAME=]CARD",
+                        help="a model to study (repeatable; default: the shipped one); the first one's views and grid make the stacks")
     parser.add_argument("--data", action="append", help=f"a data spec; repeatable (default {DEFAULT_DATA})")
     parser.add_argument("--cache", default=str(REPO / "cache/decision_study"))
+    parser.add_argument("--only-cached", action="store_true", help="study the stacks already computed, compute none")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)))
     args = parser.parse_args(argv)
 
@@ -173,14 +183,17 @@ def main(argv=None) -> int:
     from L3SpotterLib.pipeline import LoadedModel
 
     scans = [scan for spec in (args.data or [DEFAULT_DATA]) for scan in read_data_spec(spec, keep_out_of_view=True)]
-    paths = build_stacks(scans, args.model, Path(args.cache), args.workers)
+    models = [argument.partition("=")[::2] if "=" in argument else (Path(argument).parent.name, argument)
+              for argument in (args.model or [str(REPO / "L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json")])]
+    paths = build_stacks(scans, models[0][1], Path(args.cache), args.workers, compute=not args.only_cached)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    model = LoadedModel.load(args.model, device="cpu")
-    evidence = gather_evidence(paths, model)
-    for spec in args.data or [DEFAULT_DATA]:
-        print(f"== {spec}")
-        cases = {scan.case_id for scan in read_data_spec(spec, keep_out_of_view=True)}
-        study([case for case in evidence if case.case_id in cases], model, VARIANTS)
+    for name, card in models:
+        model = LoadedModel.load(card, device="cpu")
+        evidence = gather_evidence(paths, model)
+        for spec in args.data or [DEFAULT_DATA]:
+            print(f"== {name} on {spec}")
+            cases = {scan.case_id for scan in read_data_spec(spec, keep_out_of_view=True)}
+            study([case for case in evidence if case.case_id in cases], model, VARIANTS)
     return 0
 
 

@@ -40,9 +40,21 @@ rib-bearing vertebra is T13 (28); with 11 rib pairs there is no T12; a 6th lumba
 """
 
 from .command import add_phantom_arguments, run_phantom_command
-from .generator import GENERATOR_VERSION, Phantom, generate_phantom
-from .sampling import OVERRIDES
-from .writing import case_seeds, write_phantom_case, write_phantom_cases
+
+# The generator pulls in scipy.ndimage (0.7 s): imported on first use, so that the l3spotter command, which
+# only needs the phantom command's arguments to build its parser, starts without it.
+_LAZY = {
+    "GENERATOR_VERSION": "generator", "Phantom": "generator", "generate_phantom": "generator",
+    "OVERRIDES": "sampling", "case_seeds": "writing", "write_phantom_case": "writing", "write_phantom_cases": "writing",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "GENERATOR_VERSION",
