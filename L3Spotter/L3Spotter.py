@@ -439,11 +439,10 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
     def installDependencies(self, askConfirmation=True):
         """Install what :meth:`dependencyProblems` lists, after asking. Returns True when all are there.
 
-        torch comes from the PyTorch extension's installer (the right build for this computer's GPU); a
-        missing torchvision is installed with pip for the torch that is there; the other packages come from
-        pip. A torch or torchvision that is too old is not replaced here (other extensions use it): the
-        error says what to update. Nothing is installed without ``askConfirmation`` answered yes, unless
-        the caller passes ``askConfirmation=False``.
+        torch comes from the PyTorch extension's installer (the right build for this computer's GPU); the
+        other packages come from pip. A torch that is too old is not replaced here (other extensions use
+        it): the error says what to update. torchvision is not needed. Nothing is installed without
+        ``askConfirmation`` answered yes, unless the caller passes ``askConfirmation=False``.
         """
         problems = {problem.import_name: problem for problem in self.dependencyProblems()}
         pipProblems = [problem for name, problem in problems.items() if name not in python_dependencies.TORCH_REQUIREMENTS]
@@ -452,12 +451,8 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
             if not self._confirm(askConfirmation, "L3Spotter needs these Python packages: " + ", ".join(requirements) + ".\n\nInstall them now with pip?"):
                 return False
             slicer.util.pip_install(requirements)
-        if "torch" in problems:
-            if not self._installTorch(problems["torch"], askConfirmation):
-                return False
-        elif "torchvision" in problems:
-            if not self._installTorchvision(problems["torchvision"], askConfirmation):
-                return False
+        if "torch" in problems and not self._installTorch(problems["torch"], askConfirmation):
+            return False
         importlib.invalidate_caches()
         return not self.dependencyProblems()
 
@@ -480,24 +475,9 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
                 "Slicer, and press Detect L3 again."
             ) from None
         torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-        # installTorch asks for confirmation itself when askConfirmation is True; it installs torchvision too.
+        # installTorch asks for confirmation itself when askConfirmation is True.
         versionRequirement = problem.requirement[len("torch"):]
         return torchLogic.installTorch(askConfirmation=askConfirmation, torchVersionRequirement=versionRequirement) is not None
-
-    def _installTorchvision(self, problem, askConfirmation):
-        torchVersion = python_dependencies.installed_version("torch")
-        if problem.installed_version is not None or torchVersion is None:
-            raise RuntimeError(
-                f"torchvision {problem.installed_version} is installed, but L3Spotter needs {problem.requirement}. Update "
-                "PyTorch in the PyTorch Utils module (other extensions share it), restart Slicer, and press Detect L3 again."
-            )
-        # Pinning the installed torch makes pip choose the torchvision built for it, and leave torch alone.
-        requirements = ["torchvision", f"torch=={python_dependencies.public_version(torchVersion)}"]
-        question = f"PyTorch {torchVersion} is installed without torchvision, which L3Spotter needs.\n\nInstall torchvision for it with pip?"
-        if not self._confirm(askConfirmation, question):
-            return False
-        slicer.util.pip_install(requirements)
-        return True
 
     def detect(self, volumeNode, model=None, device="auto", windowStridePx=None, progressCallback=None, fractionCallback=None):
         """Find L3 in a scalar volume node; returns a ``DetectionResult`` and never raises: missing packages,

@@ -170,7 +170,7 @@ def test_detect_never_raises_even_when_the_gpu_runs_out_of_memory(module, scene,
 
 # The packages of a Slicer with everything detection needs, at versions that satisfy it.
 SATISFIED = {
-    "torch": "2.3.1+cu121", "torchvision": "0.18.1+cu121", "scipy": "1.13.0", "SimpleITK": "2.3.1",
+    "torch": "2.3.1+cu121", "scipy": "1.13.0", "SimpleITK": "2.3.1",
     "PIL": "10.4.0", "Pillow": "10.4.0", "nibabel": "5.2.1", "packaging": "24.0",
 }
 
@@ -195,16 +195,13 @@ def test_this_environment_has_every_package_at_a_version_that_suffices(module):
     assert module.L3SpotterLogic.dependencyProblems() == []
 
 
-def test_an_old_torch_or_torchvision_counts_as_missing(module, python_packages):
+def test_an_old_torch_counts_as_missing_and_torchvision_is_not_needed(module, python_packages):
     assert module.L3SpotterLogic.missingPackages() == []
+    assert "torchvision" not in python_packages  # detection builds its backbone from torch alone
     python_packages["torch"] = "1.13.1"  # left by another extension
-    python_packages["torchvision"] = "0.14.1"
     problems = module.L3SpotterLogic.dependencyProblems()
-    assert [problem.describe() for problem in problems] == [
-        "torch 1.13.1 (needs torch>=2.2)",
-        "torchvision 0.14.1 (needs torchvision>=0.17)",
-    ]
-    assert module.L3SpotterLogic.missingPackages() == ["torch", "torchvision"]
+    assert [problem.describe() for problem in problems] == ["torch 1.13.1 (needs torch>=2.2)"]
+    assert module.L3SpotterLogic.missingPackages() == ["torch"]
 
 
 def test_an_old_torch_is_named_and_left_for_the_pytorch_extension_to_update(module, python_packages, monkeypatch):
@@ -214,20 +211,6 @@ def test_an_old_torch_is_named_and_left_for_the_pytorch_extension_to_update(modu
     with pytest.raises(RuntimeError, match=r"PyTorch 1\.13\.1 is installed, but L3Spotter needs torch>=2\.2\. Update it in the PyTorch Utils module"):
         module.L3SpotterLogic().installDependencies()
     assert installed == []
-
-
-def test_a_missing_torchvision_is_offered_for_the_torch_that_is_there(module, python_packages, monkeypatch):
-    python_packages["torchvision"] = None
-    installed, questions = [], []
-    monkeypatch.setattr(slicer.util, "pip_install", installed.append)
-    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(False, questions))
-    assert module.L3SpotterLogic().installDependencies() is False
-    assert installed == []
-    assert questions == ["PyTorch 2.3.1+cu121 is installed without torchvision, which L3Spotter needs.\n\nInstall torchvision for it with pip?"]
-
-    monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", answering(True, questions))
-    module.L3SpotterLogic().installDependencies()
-    assert installed == [["torchvision", "torch==2.3.1"]]  # pip keeps this torch and picks its torchvision
 
 
 def test_packages_are_installed_only_after_a_yes(module, python_packages, monkeypatch):
@@ -253,7 +236,6 @@ def test_without_packaging_the_check_asks_for_it_first(module, python_packages):
 
 def test_torch_comes_from_the_pytorch_extension_which_asks_first(module, python_packages, monkeypatch):
     python_packages["torch"] = None
-    python_packages["torchvision"] = None
     monkeypatch.setitem(sys.modules, "PyTorchUtils", None)  # the PyTorch extension is not installed
     with pytest.raises(RuntimeError, match="PyTorch extension"):
         module.L3SpotterLogic().installDependencies()

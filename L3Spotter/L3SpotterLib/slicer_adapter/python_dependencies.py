@@ -13,7 +13,8 @@ import importlib.util
 from dataclasses import dataclass
 
 # Import name -> requirement (distribution name and versions); the same floors as pyproject.toml.
-TORCH_REQUIREMENTS = {"torch": "torch>=2.2", "torchvision": "torchvision>=0.17"}
+# torchvision is not needed: the shipped backbone is built from torch alone (L3SpotterLib/mobilenet.py).
+TORCH_REQUIREMENTS = {"torch": "torch>=2.2"}
 PIP_REQUIREMENTS = {
     "scipy": "scipy>=1.11",
     "SimpleITK": "SimpleITK>=2.3",
