@@ -112,7 +112,10 @@ def gather_evidence(paths: list[Path], model) -> list[CaseEvidence]:
     return evidence
 
 
-def decide_variant(case: CaseEvidence, model, readings: tuple[str, ...], agreement_levels: float):
+def decide_variant(case: CaseEvidence, model, readings: tuple[str, ...], agreement_levels: float, single_view_levels: float | None = None):
+    """The pipeline's decision with other readings or agreement; ``single_view_levels``: the single-view
+    readings are then checked apart, against this looser agreement (the both-views reading keeps
+    ``agreement_levels``)."""
     from L3SpotterLib import pipeline
 
     localisation = pipeline.Localisation(
@@ -127,15 +130,22 @@ def decide_variant(case: CaseEvidence, model, readings: tuple[str, ...], agreeme
         pipeline.decide(localisation, counts, model.card.row_mm, model.card.confidence_threshold, case.n_rows)
     finally:
         pipeline.AGREEMENT_LEVELS = saved
+    if single_view_levels is not None and localisation.status == "found" and case.counts is not None:
+        for name in ("frontal_only", "lateral_only"):
+            reading = case.counts.get(name)
+            level = pipeline._levels_at({name: reading}, localisation.l3_row)[name] if reading is not None else None
+            if level is None or abs(level) > single_view_levels:
+                localisation.status = "uncertain"
+                localisation.reasons.append(pipeline._disagreement(name, level))
     return localisation
 
 
 def study(evidence: list[CaseEvidence], model, variants: dict) -> None:
     row_mm = model.card.row_mm
-    for name, (readings, agreement_levels) in variants.items():
+    for name, (readings, agreement_levels, *single_view) in variants.items():
         statuses, wrong_found, right, found, in_view, reasons = {}, [], 0, 0, 0, {}
         for case in evidence:
-            localisation = decide_variant(case, model, readings, agreement_levels)
+            localisation = decide_variant(case, model, readings, agreement_levels, *single_view)
             statuses[localisation.status] = statuses.get(localisation.status, 0) + 1
             for reason in localisation.reasons if localisation.status == "uncertain" else []:
                 kind = re.sub(r"[-+]?\d+(\.\d+)?", "#", reason)
@@ -165,6 +175,8 @@ VARIANTS = {
     "shipped rules": (("both", "frontal_only", "lateral_only"), 0.5),
     "both views only": (("both",), 0.5),
     "agreement 0.35": (("both", "frontal_only", "lateral_only"), 0.35),
+    "both views 0.5, single views 0.75": (("both",), 0.5, 0.75),
+    "both views 0.4, single views 0.75": (("both",), 0.4, 0.75),
 }
 
 
