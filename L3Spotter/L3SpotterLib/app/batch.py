@@ -40,15 +40,8 @@ class BatchOutcome:
         return sum(1 for _, result in self.results if result.status == "error")
 
 
-def run_batch(
-    detector,
-    cases: list[Case],
-    out_dir: Path,
-    stride_px: int | None = None,
-    overwrite: bool = False,
-    write_png: bool = True,
-    progress: bool = True,
-) -> BatchOutcome:
+def run_batch(detector, cases: list[Case], out_dir: Path, stride_px: int | None = None, overwrite: bool = False,
+              write_png: bool = True, progress: bool = True) -> BatchOutcome:
     """Every case in this process, reading one volume ahead while the network runs."""
     recorder = BatchRecorder(settings_of(detector, stride_px), cases, out_dir, overwrite)
     reader = ReadAhead([case.input for case, _ in recorder.to_do])

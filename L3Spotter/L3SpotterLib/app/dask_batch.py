@@ -60,18 +60,9 @@ def local_cluster_client(n_workers: int):
     return Client(cluster)
 
 
-def run_batch_on_dask(
-    client,
-    detector,
-    cases: list[Case],
-    out_dir: Path,
-    stride_px: int | None = None,
-    overwrite: bool = False,
-    write_png: bool = True,
-    progress: bool = True,
-    torch_threads: int | None = None,
-    detect=detect_on_worker,
-) -> BatchOutcome:
+def run_batch_on_dask(client, detector, cases: list[Case], out_dir: Path, stride_px: int | None = None, overwrite: bool = False,
+                      write_png: bool = True, progress: bool = True, torch_threads: int | None = None,
+                      detect=detect_on_worker) -> BatchOutcome:
     """The batch of :func:`batch.run_batch`, each case on a worker of ``client``'s cluster.
 
     ``detector`` is this process's copy of the model: it says which model the workers load (its card)
