@@ -118,11 +118,7 @@ def decide_variant(case: CaseEvidence, model, readings: tuple[str, ...], agreeme
     ``agreement_levels``)."""
     from L3SpotterLib import pipeline
 
-    localisation = pipeline.Localisation(
-        status="found", l3_row=case.ramp.l3_row, l3_position=case.ramp.l3_position, confidence=case.ramp.confidence,
-        edge_distance_mm=case.ramp.edge_distance_mm, ramp=case.ramp, tops=case.tops, predictions=case.predictions,
-        count=None if case.counts is None else case.counts["both"],
-    )
+    localisation = pipeline.Localisation.from_ramp(case.ramp, case.tops, case.predictions, case.counts)
     counts = None if case.counts is None else {name: reading for name, reading in case.counts.items() if name in readings}
     saved = pipeline.AGREEMENT_LEVELS
     pipeline.AGREEMENT_LEVELS = agreement_levels

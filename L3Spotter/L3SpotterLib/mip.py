@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from .geometry import VolumeGeometry
+from .input_checks import check_finite_projection
 
 VIEWS = ("frontal", "lateral")
 
@@ -84,6 +85,7 @@ def raw_projection(voxels: np.ndarray, geometry: VolumeGeometry, view: str) -> n
 def project(voxels: np.ndarray, geometry: VolumeGeometry, view: str, grid: MipGrid) -> Projection:
     """MIP of ``voxels`` along ``view``, windowed and resampled onto ``grid``."""
     raw = raw_projection(voxels, geometry, view)
+    check_finite_projection(raw)
     hu_low, hu_high = grid.hu_window
     windowed = np.clip(raw, hu_low, hu_high).astype(np.float32)
 

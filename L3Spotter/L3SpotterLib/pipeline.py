@@ -118,6 +118,15 @@ class Localisation:
     def message(self) -> str:
         return "; ".join(self.reasons)
 
+    @classmethod
+    def from_ramp(cls, ramp: RampMatch, tops: np.ndarray, predictions: np.ndarray, counts: dict | None) -> "Localisation":
+        """The ramp's answer, ``found`` until :func:`decide` weighs the rest of the evidence."""
+        return cls(
+            status=STATUS_FOUND, l3_row=ramp.l3_row, l3_position=ramp.l3_position, confidence=ramp.confidence,
+            edge_distance_mm=ramp.edge_distance_mm, ramp=ramp, tops=tops, predictions=predictions,
+            count=None if counts is None else counts["both"],
+        )
+
 
 def window_predictions(stacked_views: np.ndarray, model: LoadedModel, stride_px: int, apply_curve: bool = True,
                        progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -141,11 +150,7 @@ def locate(stacked_views: np.ndarray, model: LoadedModel, stride_px: int | None 
     tops, predictions = window_predictions(stacked_views, model, stride_px, progress=progress)
     card = model.card
     ramp = match_ramp(tops, predictions, card.window_height_px, stacked_views.shape[1], card.row_mm, card.confidence_threshold)
-    localisation = Localisation(
-        status=STATUS_FOUND, l3_row=ramp.l3_row, l3_position=ramp.l3_position, confidence=ramp.confidence,
-        edge_distance_mm=ramp.edge_distance_mm, ramp=ramp, tops=tops, predictions=predictions,
-        count=None if counts is None else counts["both"],
-    )
+    localisation = Localisation.from_ramp(ramp, tops, predictions, counts)
     decide(localisation, counts, card.row_mm, card.confidence_threshold, stacked_views.shape[1])
     return localisation
 

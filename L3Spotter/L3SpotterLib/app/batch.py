@@ -131,12 +131,13 @@ class BatchRecorder:
 
     def finish(self) -> BatchOutcome:
         self._write_csv()
-        done = [(case, self._results[case.case_id]) for case in self._cases if case.case_id in self._results]
-        return BatchOutcome(results=done, skipped=self.skipped)
+        return BatchOutcome(results=self._so_far(), skipped=self.skipped)
+
+    def _so_far(self) -> list[tuple[Case, DetectionResult]]:
+        return [(case, self._results[case.case_id]) for case in self._cases if case.case_id in self._results]
 
     def _write_csv(self) -> None:
-        so_far = [(case, self._results[case.case_id]) for case in self._cases if case.case_id in self._results]
-        write_results_csv(self.out_dir / RESULTS_CSV, self._earlier + so_far, self.out_dir)
+        write_results_csv(self.out_dir / RESULTS_CSV, self._earlier + self._so_far(), self.out_dir)
 
 
 class ReadAhead:
@@ -151,26 +152,23 @@ class ReadAhead:
     def __init__(self, paths: list[str]):
         from concurrent.futures import ThreadPoolExecutor
 
-        self._paths, self._next = list(paths), 0
+        self._paths, self._index = list(paths), 0
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="l3spotter-read")
-        self._pending: dict[int, object] = {}
-        self._submit_next()
+        self._reading = self._read(0)
 
     def take(self, path: str):
-        index = min(self._pending)
-        if self._paths[index] != path:
-            raise ValueError(f"read ahead out of order: {path} asked, {self._paths[index]} read")
-        future = self._pending.pop(index)
-        self._submit_next()  # before waiting, so that this read and the next overlap nothing but each other
-        return future.result()
+        if self._index >= len(self._paths) or self._paths[self._index] != path:
+            raise ValueError(f"read ahead out of order: {path} asked, {self._paths[self._index:self._index + 1]} read")
+        reading = self._reading
+        self._index += 1
+        self._reading = self._read(self._index)  # queued behind this read: starts as soon as it ends
+        return reading.result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _submit_next(self) -> None:
-        if self._next < len(self._paths):
-            self._pending[self._next] = self._pool.submit(_read_timed, self._paths[self._next])
-            self._next += 1
+    def _read(self, index: int):
+        return self._pool.submit(_read_timed, self._paths[index]) if index < len(self._paths) else None
 
 
 def _read_timed(path: str):

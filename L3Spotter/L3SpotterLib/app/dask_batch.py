@@ -15,6 +15,7 @@ without it.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import uuid
@@ -96,8 +97,6 @@ def _answer(future, case: Case) -> tuple[DetectionResult, Picture | None]:
                                         "(out of memory, or a crash while reading it?)"), None
     except Exception as error:  # a batch goes on past any case; the CSV names what went wrong
         return error_result(case.input, f"{case.input}: unexpected {type(error).__name__}: {error}"), None
-    import json
-
     result = DetectionResult.from_dict(json.loads(result_json))
     picture = Picture(png, picture_problem) if (png is not None or picture_problem) else None
     return result, picture
