@@ -110,6 +110,7 @@ class L3SpotterParameterNode:
     modelCard - the model card (.json) of the model to run; by default the shipped model.
     device - where the network runs.
     windowStridePx - rows of the MIP between neighbouring windows; 0: the model's default.
+    trainingFolder - the label folder where checked scans are saved as training cases (empty: none yet).
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -117,6 +118,7 @@ class L3SpotterParameterNode:
     modelCard: Annotated[Path, Default(generator=shippedModelCardPath)]
     device: ComputeDevice
     windowStridePx: Annotated[int, WithinRange(0, 64)] = 0
+    trainingFolder: Path
 
 
 #
@@ -141,6 +143,10 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._jobSnapshot = None  # what it runs on (the volume as it was when Detect was pressed)
         self._jobTimer = None
         self._busy = False  # a detection or an installation is running: the buttons that start one are off
+        self._adaptJob = None  # training.adapt running in its own process, if any
+        self._adaptOut = None  # the model card it will write
+        self._adaptTimer = None
+        self._modelChoicesFolder = None  # the label folder the model selector was last filled for
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -159,6 +165,12 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.savePictureButton.connect("clicked(bool)", self.onSavePictureButton)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependenciesButton)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+        self.ui.saveTrainingCaseButton.connect("clicked(bool)", self.onSaveTrainingCaseButton)
+        self.ui.adaptModelButton.connect("clicked(bool)", self.onAdaptModelButton)
+        self.ui.adaptCancelButton.connect("clicked(bool)", self.onAdaptCancelButton)
+        self.ui.modelSelectorComboBox.connect("activated(int)", self.onModelSelected)
+        self.ui.adaptProgressBar.hide()
+        self.ui.adaptCancelButton.hide()
         self.ui.progressBar.hide()
         self.ui.statusLabel.hide()
         self.ui.cancelButton.hide()
@@ -166,6 +178,9 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._jobTimer = qt.QTimer()
         self._jobTimer.setInterval(100)
         self._jobTimer.connect("timeout()", self._pollJob)
+        self._adaptTimer = qt.QTimer()
+        self._adaptTimer.setInterval(250)
+        self._adaptTimer.connect("timeout()", self._pollAdaptation)
         self._updateDependenciesLabel()
 
         self.initializeParameterNode()
@@ -176,6 +191,10 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._job.cancel()
         if self._jobTimer is not None:
             self._jobTimer.stop()
+        if self._adaptJob is not None:
+            self._adaptJob.cancel()  # a training process must not outlive the panel
+        if self._adaptTimer is not None:
+            self._adaptTimer.stop()
 
     def enter(self):
         self.initializeParameterNode()
@@ -227,6 +246,7 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.detectButton.toolTip = "Select a CT volume first"
         self._updateButtons()
         self.ui.modelInfoLabel.text = self.logic.modelCardSummary(parameters.modelCard)
+        self._updateTeachSection()
         self._observeFiducial(parameters.outputFiducial)
         self._updateFiducialLabel()
 
@@ -286,6 +306,11 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         running = self._job is not None
         self.ui.cancelButton.visible = running
         self.ui.cancelButton.enabled = running and not self._job.cancel_requested
+        parameters = self._parameterNode
+        folder = self._trainingFolder()
+        self.ui.saveTrainingCaseButton.enabled = bool(folder and parameters.inputVolume and parameters.outputFiducial)
+        self.ui.adaptModelButton.enabled = bool(folder) and self._adaptJob is None and (
+            self.logic.trainingCaseCount(folder) >= self.logic.minimumTrainingCases())
 
     def _setBusy(self, busy, message=""):
         self._busy = busy
@@ -317,14 +342,14 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.pictureLabel.setPixmap(pixmap.scaledToWidth(width, qt.Qt.SmoothTransformation))
         self.ui.savePictureButton.enabled = True
 
-    def _installDependencies(self):
+    def _installDependencies(self, forAdaptation=False):
         """Install what is missing (pip and the PyTorch installer run in their own processes), with the
         buttons off meanwhile so that no second installation or detection can start."""
         installed = False
         self._setBusy(True, "Installing Python packages")
         try:
             with slicer.util.tryWithErrorDisplay("Failed to install the Python packages L3Spotter needs."):
-                installed = self.logic.installDependencies(askConfirmation=True)
+                installed = self.logic.installDependencies(askConfirmation=True, forAdaptation=forAdaptation)
         finally:
             self._setBusy(False)
             self._updateDependenciesLabel()
@@ -399,6 +424,107 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._updateFiducialLabel()
             self._showPicture(result)
 
+    # Teach it your scans: save checked scans, adapt the model on them, choose the model.
+
+    def _trainingFolder(self):
+        parameters = self._parameterNode
+        return self.logic.trainingFolderOrNone(parameters.trainingFolder if parameters else None)
+
+    def _updateTeachSection(self):
+        folder = self._trainingFolder()
+        if folder is None:
+            self.ui.trainingCaseCountLabel.text = "Choose a label folder."
+        else:
+            count = self.logic.trainingCaseCount(folder)
+            enough = self.logic.minimumTrainingCases()
+            self.ui.trainingCaseCountLabel.text = (
+                f"{count} case{'s' if count != 1 else ''} in {folder.name}"
+                + ("" if count >= enough else f" (adapting needs at least {enough})")
+            )
+        self._fillModelSelector(folder)
+        self._updateButtons()
+
+    def _fillModelSelector(self, folder):
+        """The shipped model, then the site's adapted models (newest last), with the current one selected."""
+        combo = self.ui.modelSelectorComboBox
+        current = self.logic.modelCardPath(self._parameterNode.modelCard if self._parameterNode else None)
+        choices = self.logic.modelChoices(folder)
+        if [combo.itemData(i) for i in range(combo.count)] != [str(path) for _, path in choices]:
+            wasBlocked = combo.blockSignals(True)
+            combo.clear()
+            for label, path in choices:
+                combo.addItem(label, str(path))
+            combo.blockSignals(wasBlocked)
+        paths = [Path(path) for _, path in choices]
+        index = paths.index(current) if current in paths else -1
+        if index < 0:  # a card chosen under Advanced: show it too
+            combo.addItem(f"{current.stem} (Advanced)", str(current))
+            index = combo.count - 1
+        combo.currentIndex = index
+
+    def onModelSelected(self, index):
+        path = self.ui.modelSelectorComboBox.itemData(index)
+        if path and self._parameterNode is not None:
+            self._parameterNode.modelCard = Path(path)
+
+    def onSaveTrainingCaseButton(self):
+        parameters = self._parameterNode
+        folder = self._trainingFolder()
+        if parameters is None or folder is None or not parameters.inputVolume or not parameters.outputFiducial:
+            return
+        volumeNode = parameters.inputVolume
+        result = self._lastResult if self._isLastResultFor(volumeNode) else None
+        with slicer.util.tryWithErrorDisplay("Failed to save the training case."):
+            caseFolder = self.logic.saveTrainingCase(volumeNode, parameters.outputFiducial, folder, result=result)
+            self.ui.adaptStatusLabel.text = f"Saved {caseFolder.name}."
+        self._updateTeachSection()
+
+    def onAdaptModelButton(self):
+        folder = self._trainingFolder()
+        if folder is None or self._adaptJob is not None:
+            return
+        parameters = self._parameterNode
+        if not self._installDependencies(forAdaptation=True):
+            self.ui.adaptStatusLabel.text = "Not started: adapting needs the Python packages listed under Advanced."
+            return
+        with slicer.util.tryWithErrorDisplay("Failed to start adapting the model."):
+            self._adaptJob, self._adaptOut = self.logic.startAdaptation(folder, parentModel=parameters.modelCard)
+            self.ui.adaptProgressBar.value = 0
+            self.ui.adaptProgressBar.show()
+            self.ui.adaptCancelButton.show()
+            self.ui.adaptCancelButton.enabled = True
+            self.ui.adaptStatusLabel.text = "Starting"
+            self._adaptTimer.start()
+        self._updateButtons()
+
+    def onAdaptCancelButton(self):
+        if self._adaptJob is not None:
+            self._adaptJob.cancel()
+            self.ui.adaptCancelButton.enabled = False
+            self.ui.adaptStatusLabel.text = "Cancelling"
+
+    def _pollAdaptation(self):
+        job = self._adaptJob
+        if job is None:
+            self._adaptTimer.stop()
+            return
+        if not job.done:
+            if not job.cancel_requested:
+                self.ui.adaptStatusLabel.text = job.stage
+            if job.fraction is not None:
+                self.ui.adaptProgressBar.value = int(round(100 * job.fraction))
+            return
+        self._adaptTimer.stop()
+        out, self._adaptJob, self._adaptOut = self._adaptOut, None, None
+        self.ui.adaptProgressBar.hide()
+        self.ui.adaptCancelButton.hide()
+        self.ui.adaptStatusLabel.text = job.message()
+        self._updateTeachSection()
+        if job.succeeded and slicer.util.confirmYesNoDisplay(
+            f"{job.message()}\n\n{self.logic.modelCardSummary(out)}\n\nUse the adapted model from now on?", "L3Spotter: model adapted"
+        ):
+            self._parameterNode.modelCard = out
+
     def onSavePictureButton(self):
         if not self._picturePng:
             return
@@ -426,9 +552,12 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         return L3SpotterParameterNode(super().getParameterNode())
 
     @staticmethod
-    def dependencyProblems():
-        """The Python packages detection needs that are missing or too old here (``DependencyProblem``s)."""
+    def dependencyProblems(forAdaptation=False):
+        """The Python packages detection needs (and ``forAdaptation``: adapting the model too) that are
+        missing or too old here (``DependencyProblem``s)."""
         requirements = dict(python_dependencies.TORCH_REQUIREMENTS, **python_dependencies.PIP_REQUIREMENTS)
+        if forAdaptation:
+            requirements.update(python_dependencies.ADAPTATION_REQUIREMENTS)
         return python_dependencies.dependency_problems(requirements)
 
     @classmethod
@@ -436,7 +565,7 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         """Import names of the Python packages detection needs that are missing or too old here."""
         return [problem.import_name for problem in cls.dependencyProblems()]
 
-    def installDependencies(self, askConfirmation=True):
+    def installDependencies(self, askConfirmation=True, forAdaptation=False):
         """Install what :meth:`dependencyProblems` lists, after asking. Returns True when all are there.
 
         torch comes from the PyTorch extension's installer (the right build for this computer's GPU); the
@@ -444,7 +573,7 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         it): the error says what to update. torchvision is not needed. Nothing is installed without
         ``askConfirmation`` answered yes, unless the caller passes ``askConfirmation=False``.
         """
-        problems = {problem.import_name: problem for problem in self.dependencyProblems()}
+        problems = {problem.import_name: problem for problem in self.dependencyProblems(forAdaptation)}
         pipProblems = [problem for name, problem in problems.items() if name not in python_dependencies.TORCH_REQUIREMENTS]
         if pipProblems:
             requirements = [problem.requirement for problem in pipProblems]
@@ -454,7 +583,7 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         if "torch" in problems and not self._installTorch(problems["torch"], askConfirmation):
             return False
         importlib.invalidate_caches()
-        return not self.dependencyProblems()
+        return not self.dependencyProblems(forAdaptation)
 
     @staticmethod
     def _confirm(askConfirmation, question):
@@ -562,6 +691,99 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
         from L3SpotterLib.app.report_png import render_result_png
 
         return render_result_png(result)
+
+    # Teach it your scans (the panel's section of that name; usable from the console too).
+
+    @staticmethod
+    def trainingFolderOrNone(folder):
+        """The label folder as a Path, or None when none is chosen (the path widget stores "." for empty)."""
+        if folder is None or str(folder) in ("", "."):
+            return None
+        return Path(folder)
+
+    def saveTrainingCase(self, volumeNode, fiducialNode, labelFolder, result=None, user=None):
+        """Save the scan and the level its "L3" fiducial marks now (after any correction) as a training
+        case in ``labelFolder``, in the layout ``training`` reads; returns the case folder.
+
+        The scan is referenced where it is a file already (unmodified, untransformed NIfTI, NRRD or
+        MetaImage), else written as NIfTI. ``result``: the detection the fiducial came from, recorded
+        with the kept level, so the case says whether it was corrected and by how much.
+        """
+        from L3SpotterLib.app.training_cases import ScanSource, save_training_case
+
+        sliceIndex, zRasMm = mrml.fiducial_slice_index(fiducialNode, volumeNode)
+        if zRasMm is None:
+            raise ValueError(f"{fiducialNode.GetName()}: no control point labelled L3 to save")
+        if sliceIndex is None:
+            raise ValueError(f"the L3 point (z = {zRasMm:.1f} mm) lies outside {volumeNode.GetName()}")
+        name = volumeNode.GetName() or volumeNode.GetID()
+        sourceFile = mrml.volume_source_file(volumeNode)
+        if sourceFile:
+            source = ScanSource(name, ct_path=sourceFile)
+        else:
+            snapshot = mrml.snapshot_volume_node(volumeNode, copy=False)
+            source = ScanSource(name, voxels=snapshot.voxels, ijk_to_ras=snapshot.ijk_to_world)
+        detection = None
+        if result is not None:
+            detection = {"status": result.status, "l3_z_ras_mm": result.l3_z_ras_mm, "confidence": result.confidence,
+                         "model": (result.model or {}).get("name")}
+        return save_training_case(labelFolder, source, zRasMm, detection=detection, user=user)
+
+    @staticmethod
+    def trainingCaseCount(labelFolder):
+        from L3SpotterLib.app.training_cases import count_training_cases
+
+        return count_training_cases(labelFolder)
+
+    @staticmethod
+    def minimumTrainingCases():
+        return 3  # training.adapt's MIN_SITE_CASES (the test suite checks they agree)
+
+    @staticmethod
+    def siteModelsFolder(labelFolder):
+        """Where models adapted on ``labelFolder`` go: beside it, named after it."""
+        labelFolder = Path(labelFolder)
+        return labelFolder.parent / (labelFolder.name + "_models")
+
+    def modelChoices(self, labelFolder=None):
+        """``(label, card path)`` for the model selector: the shipped model, then the models adapted on
+        ``labelFolder``, oldest first."""
+        choices = [("Shipped: " + SHIPPED_MODEL_CARD.stem, SHIPPED_MODEL_CARD)]
+        if labelFolder is not None:
+            folder = self.siteModelsFolder(labelFolder)
+            cards = sorted(folder.glob("*.json"), key=lambda path: path.stat().st_mtime) if folder.is_dir() else []
+            choices += [("Site: " + card.stem, card) for card in cards]
+        return choices
+
+    def modelCardPath(self, model):
+        """The card path a model argument stands for (the shipped card for None or empty)."""
+        return Path(self._modelArgument(model) or SHIPPED_MODEL_CARD)
+
+    def startAdaptation(self, labelFolder, parentModel=None, outCard=None, extraArguments=(), python=None):
+        """Start ``python -m training.adapt`` on ``labelFolder`` in its own process; returns ``(job, out
+        card path)`` at once. Poll ``job.done``, ``job.stage``, ``job.fraction``; ``job.cancel()`` stops
+        it. The new card goes to ``outCard``, by default a dated name in :meth:`siteModelsFolder`.
+        """
+        import datetime
+        import shutil
+
+        from L3SpotterLib.slicer_adapter.adaptation_job import AdaptationJob, training_package_root
+
+        trainingRoot = training_package_root(MODULE_DIR)
+        if trainingRoot is None:
+            raise RuntimeError(f"the training package is not installed beside {MODULE_DIR}; adapting needs L3Spotter's training/ folder "
+                               "(see the README, Teach it your scans)")
+        modelsFolder = self.siteModelsFolder(labelFolder)
+        modelsFolder.mkdir(parents=True, exist_ok=True)
+        if outCard is None:
+            stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
+            outCard = modelsFolder / f"{Path(labelFolder).name}_{stamp}.json"
+        arguments = ["--data", str(labelFolder), "--from", str(self.modelCardPath(parentModel)), "--out", str(outCard),
+                     "--cache-dir", str(modelsFolder / "projection_cache"), *extraArguments]
+        # In Slicer, PythonSlicer runs Python with Slicer's packages; outside it (tests), this interpreter.
+        python = python or shutil.which("PythonSlicer") or sys.executable
+        job = AdaptationJob(arguments, python=python, python_path=[str(MODULE_DIR), str(trainingRoot)], cwd=str(modelsFolder))
+        return job.start(), Path(outCard)
 
     @staticmethod
     def modelCardSummary(cardPath):

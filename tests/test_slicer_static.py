@@ -32,6 +32,7 @@ EXPECTED_PARAMETER_WIDGETS = {
     "modelCard": "ctkPathLineEdit",
     "device": "QComboBox",
     "windowStridePx": "QSpinBox",
+    "trainingFolder": "ctkPathLineEdit",
 }
 # Modules L3Spotter.py may import when Slicer loads it: nothing that needs torch, scipy, Pillow or matplotlib.
 MODULE_IMPORTS_ALLOWED_AT_LOAD = {
@@ -206,7 +207,7 @@ def test_the_module_installs_nothing_without_asking():
     group_source = "\n".join(ast.unparse(node) for node in install_group)
     assert "confirmOkCancelDisplay" in ast.unparse(methods["_confirm"])
     assert "askConfirmation=askConfirmation" in group_source
-    assert [d.value for d in methods["installDependencies"].args.defaults] == [True]
+    assert [d.value for d in methods["installDependencies"].args.defaults] == [True, False]  # askConfirmation, forAdaptation
     outside = module_source()
     for node in install_group:
         outside = outside.replace(ast.get_source_segment(module_source(), node), "")
@@ -341,6 +342,22 @@ def test_every_python_file_of_the_module_is_packaged():
     assert len(listed) == len(set(listed)), "a script is listed twice"
     assert not [name for name in listed if not (MODULE_DIR / name).is_file()], "a listed script does not exist"
     assert any(name.startswith("L3SpotterLib/") for name in listed)
+
+
+def test_the_training_package_is_installed_beside_the_engine():
+    """The panel's Adapt model runs ``python -m training.adapt``: every file of training/ is compiled into
+    the module's folder, where ``training_package_root`` looks first."""
+    text = module_cmake()
+    listed = cmake_list(text, "TRAINING_PYTHON_SCRIPTS")
+    on_disk = sorted(f"training/{path.name}" for path in (REPO_ROOT / "training").glob("*.py"))
+    assert listed == on_disk
+    block = re.search(r"ctkMacroCompilePythonScript\((.*?)\)", text, re.S).group(1).split()
+    assert block == ["TARGET_NAME", "${MODULE_NAME}Training", "SOURCE_DIR", "${CMAKE_CURRENT_SOURCE_DIR}/..", "SCRIPTS",
+                     '"${TRAINING_PYTHON_SCRIPTS}"', "DESTINATION_DIR", "${CMAKE_BINARY_DIR}/${Slicer_QTSCRIPTEDMODULES_LIB_DIR}",
+                     "INSTALL_DIR", "${Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR}", "NO_INSTALL_SUBDIR"]
+    from L3SpotterLib.slicer_adapter.adaptation_job import training_package_root
+
+    assert training_package_root(MODULE_DIR) == REPO_ROOT  # a source checkout: the repository root
 
 
 def test_every_resource_is_packaged():

@@ -5,7 +5,8 @@ Supported (``--data`` of the training commands):
 * ``cases.csv`` with columns ``path,l3_slice`` (paths relative to the CSV; ``l3_slice`` along the file's
   own slice axis, as L3Spotter reports it);
 * a folder of case folders, each with one CT volume and one of: a ``case.json`` with ``l3_z_ras_mm`` (the
-  layout of ``../shared/data`` and the phantoms), a vertebra label map (``vertebrae.nii.gz``, or
+  layout of ``../shared/data``, the phantoms and the cases saved from Slicer, whose ``ct_path`` may name
+  the scan where it lies instead), a vertebra label map (``vertebrae.nii.gz``, or
   ``--labels`` naming another file) in the VerSe or TotalSegmentator convention, or a Slicer markups
   file (``*.mrk.json``) with a control point named ``L3``;
 * ``phantoms:COUNT[:FIRST_SEED]``: synthetic phantoms generated on the fly.
@@ -183,12 +184,14 @@ def scans_from_folder(folder: Path, label_convention: str = "verse") -> list[Ann
 
 
 def _scan_in_case_folder(case_folder: Path, label_convention: str) -> AnnotatedScan | None:
-    ct_path = _ct_in(case_folder)
+    case_json = case_folder / "case.json"
+    record = _read_case_json(case_json) if case_json.is_file() else {}
+    # A case saved from Slicer names its scan where it already was a file (``ct_path``), rather than copy it.
+    ct_path = _referenced_ct(case_json, record["ct_path"]) if record.get("ct_path") else _ct_in(case_folder)
     if ct_path is None:
         return None
-    case_json = case_folder / "case.json"
     if case_json.is_file():
-        z = json.loads(case_json.read_text(encoding="utf-8")).get("l3_z_ras_mm")
+        z = record.get("l3_z_ras_mm")
         return AnnotatedScan(_case_id(case_folder), None if z is None else float(z), "case.json", str(ct_path))
     for name in LABEL_FILE_NAMES:
         if (case_folder / name).is_file():
@@ -198,6 +201,23 @@ def _scan_in_case_folder(case_folder: Path, label_convention: str) -> AnnotatedS
     if markups:
         return AnnotatedScan(_case_id(case_folder), l3_z_from_markups(markups[0]), "markups", str(ct_path))
     return None
+
+
+def _read_case_json(case_json: Path) -> dict:
+    try:
+        record = json.loads(case_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise AnnotationError(f"{case_json}: not a readable case record ({error})") from None
+    if not isinstance(record, dict):
+        raise AnnotationError(f"{case_json}: a case record must be a JSON object")
+    return record
+
+
+def _referenced_ct(case_json: Path, ct_path_text: str) -> Path:
+    ct_path = (case_json.parent / ct_path_text).resolve()  # relative to the case folder, or absolute
+    if not ct_path.exists():
+        raise AnnotationError(f"{case_json}: its scan {ct_path_text} does not exist (moved or deleted?)")
+    return ct_path
 
 
 def _ct_in(case_folder: Path) -> Path | None:

@@ -31,6 +31,9 @@ class FitConfig:
     max_seconds: float | None = None  # stop (and keep the best weights so far) after this long
     # SmoothL1 switches from quadratic to linear beyond this error (a fraction of the window height).
     loss_beta: float = 0.02
+    # Keep batch-norm statistics as they are (adapting to a few cases: their batches would drag the
+    # running statistics the whole network depends on).
+    freeze_batch_norm: bool = False
 
 
 def fit(
@@ -43,11 +46,13 @@ def fit(
     progress: bool = True,
     log: Callable[[str], None] = lambda message: print(message, file=sys.stderr),
     compute_loss: Callable[[nn.Module, tuple, torch.device], torch.Tensor] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[dict]:
     """Train ``network`` on ``sampler.batch`` windows; return the history (one dict per validation).
 
     ``compute_loss(network, batch, device)`` replaces the window regressor's loss for other networks
     (the vertebra count); by default a batch is ``(windows, targets)`` and the loss a smooth L1.
+    ``on_step(step)`` is called after every step (progress for a caller; it may raise to stop the fit).
 
     ``validate(network) -> score`` (lower is better) drives early stopping; the best weights are loaded
     back into ``network`` at the end. With ``checkpoint_path``, the state is saved at every validation and
@@ -70,6 +75,10 @@ def fit(
     running_loss, started = [], time.perf_counter()
     while state["step"] < config.steps:
         network.train()
+        if config.freeze_batch_norm:
+            for module in network.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         loss = compute_loss(network, sampler.batch(config.batch_size), device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -78,6 +87,8 @@ def fit(
         state["step"] += 1
         running_loss.append(float(loss.detach()))
         bar.update(1)
+        if on_step is not None:
+            on_step(state["step"])
         bar.set_postfix(loss=f"{np.mean(running_loss[-50:]):.4f}", refresh=False)
 
         out_of_time = config.max_seconds is not None and time.perf_counter() - started > config.max_seconds

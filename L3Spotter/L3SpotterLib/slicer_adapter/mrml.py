@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import slicer
@@ -64,6 +65,23 @@ def volume_voxels_and_ijk_to_world(volume_node) -> tuple[np.ndarray, np.ndarray]
             )
         ijk_to_world = slicer.util.arrayFromVTKMatrix(linear_part.GetMatrix()) @ ijk_to_world
     return slicer.util.arrayFromVolume(volume_node), ijk_to_world
+
+
+# Single-file formats whose voxels and geometry the engine reads exactly as Slicer did.
+_SINGLE_FILE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha")
+
+
+def volume_source_file(volume_node) -> str | None:
+    """The file the node was read from, while the node still is that file in world coordinates: one
+    NIfTI, NRRD or MetaImage file, unmodified since it was read, under no transform. None otherwise (a
+    DICOM series, a volume edited, transformed or never saved), when the voxels themselves must be saved."""
+    storage = volume_node.GetStorageNode()
+    if storage is None or volume_node.GetParentTransformNode() is not None or volume_node.GetModifiedSinceRead():
+        return None
+    file_name = storage.GetFileName() or ""
+    if storage.GetNumberOfFileNames() > 1 or not file_name.lower().endswith(_SINGLE_FILE_SUFFIXES):
+        return None
+    return file_name if Path(file_name).is_file() else None
 
 
 def volume_world_geometry(volume_node) -> VolumeGeometry:

@@ -21,6 +21,8 @@ PIP_REQUIREMENTS = {
     "PIL": "Pillow>=10.1",  # the QC picture (10.1: scalable default font)
     "nibabel": "nibabel>=5.2",
 }
+# What adapting a model to a site's scans (training.adapt, in its own process) needs beyond detection.
+ADAPTATION_REQUIREMENTS = {"tqdm": "tqdm>=4.60"}
 # Needed to compare versions at all; a small pure-Python package that pip installs like the others.
 PACKAGING_REQUIREMENT = "packaging>=23.0"
 
