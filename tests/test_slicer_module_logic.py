@@ -11,12 +11,14 @@ needs Qt (see test_slicer_static.py for what is checked of it).
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import types
 import unittest
 from pathlib import Path
 
 import pytest
+import vtk
 
 slicer = pytest.importorskip("slicer")
 
@@ -395,3 +397,91 @@ def test_a_problem_before_the_work_starts_gives_a_finished_job(module, scene, py
     python_packages["torch"] = SATISFIED["torch"]
     job, snapshot = module.L3SpotterLogic().startDetection(empty)
     assert job.done and job.result.message == "empty: the volume node holds no image data"
+
+
+# ---------------------------------------------------------------- teach it your scans: save, adapt, choose
+
+
+def add_phantom_volume(seed: int):
+    """A phantom as a volume node that is not a file (as after a DICOM import): its L3 z and the node."""
+    from L3SpotterLib.phantom import generate_phantom
+
+    phantom = generate_phantom(seed, voxel_mm=2.0, l3_in_view=True)
+    node = slicer.util.addVolumeFromArray(phantom.ct, ijkToRAS=phantom.ijk_to_ras, name=f"phantom {seed}")
+    return node, phantom.l3_truth()[0]
+
+
+def test_the_panel_loop_saves_corrected_cases_adapts_a_model_and_offers_it(module, scene, totalseg_case, known_l3_z_ras_mm, tmp_path):
+    """Detect, correct the fiducial by hand, save three cases (a file, a scan in memory, a transformed
+    scan), adapt the shipped model on them in a real training.adapt process, then pick and run the
+    adapted model: the loop behind the panel's Teach it your scans buttons."""
+    from training.adapt import MIN_SITE_CASES
+
+    logic = module.L3SpotterLogic()
+    labels = tmp_path / "site_labels"
+    assert logic.trainingCaseCount(labels) == 0 and logic.minimumTrainingCases() == MIN_SITE_CASES
+
+    ct = load_totalseg(totalseg_case)
+    result = logic.detect(ct, device="cpu")
+    assert result.status == "uncertain", result.summary()
+    fiducial = logic.showResult(result, ct)
+    fiducial.SetNthControlPointPositionWorld(mrml.l3_control_point_index(fiducial), 0.0, 0.0, known_l3_z_ras_mm)  # the correction
+    case = logic.saveTrainingCase(ct, fiducial, labels, result=result, user="dr_test")
+    record = json.loads((case / "case.json").read_text())
+    assert record["ct_path"] == str((totalseg_case / "ct.nii.gz").resolve()) and not (case / "ct.nii.gz").exists()
+    [saved] = record["history"]
+    assert saved["saved_by"] == "dr_test" and saved["detection"]["status"] == "uncertain"
+    assert saved["corrected_by_mm"] == pytest.approx(known_l3_z_ras_mm - result.l3_z_ras_mm, abs=0.01)
+
+    phantom_node, phantom_l3_z = add_phantom_volume(771500)
+    phantom_fiducial = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "phantom L3")
+    mrml.place_l3_point(phantom_fiducial, [0.0, 0.0, phantom_l3_z])
+    assert (logic.saveTrainingCase(phantom_node, phantom_fiducial, labels) / "ct.nii.gz").is_file()  # not a file: written
+
+    shift = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "up 10 mm")
+    matrix = vtk.vtkMatrix4x4()
+    matrix.SetElement(2, 3, 10.0)
+    shift.SetMatrixTransformToParent(matrix)
+    moved = load_totalseg(totalseg_case)
+    moved.SetAndObserveTransformNodeID(shift.GetID())
+    moved_fiducial = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "moved L3")
+    mrml.place_l3_point(moved_fiducial, [0.0, 0.0, known_l3_z_ras_mm + 10.0])
+    moved_case = logic.saveTrainingCase(moved, moved_fiducial, labels)
+    assert moved_case != case and (moved_case / "ct.nii.gz").is_file()  # transformed: saved in world coordinates
+    assert logic.trainingCaseCount(labels) == 3
+
+    job, out = logic.startAdaptation(labels, extraArguments=["--steps", "2", "--lr", "1e-6", "--phantoms", "2", "--val-phantoms", "2", "--workers", "1"])
+    assert job.wait(900), "training.adapt did not finish in 15 minutes"
+    assert job.succeeded, job.message()
+    assert (job.stage, job.fraction) == (f"Wrote {out}", 1.0)
+    assert out.parent == tmp_path / "site_labels_models"
+    card = json.loads(out.read_text())
+    assert sorted(c["case_id"] for c in card["training_data"]["site_cases"]) == sorted(p.name for p in labels.iterdir())
+    assert [path for _, path in logic.modelChoices(labels)] == [module.SHIPPED_MODEL_CARD, out]
+
+    adapted = logic.detect(ct, model=out, device="cpu")
+    assert adapted.model["name"] == out.stem
+    # Two steps at a learning rate of 1e-6 barely move the weights: the same answer as the parent's.
+    assert adapted.status == result.status and adapted.l3_z_ras_mm == pytest.approx(result.l3_z_ras_mm, abs=2.0)
+
+
+def test_cancelling_an_adaptation_stops_its_process_and_writes_no_model(module, scene, tmp_path):
+    from L3SpotterLib.phantom.writing import write_phantom_cases
+
+    labels = tmp_path / "labels"
+    logic = module.L3SpotterLogic()
+    for index, folder in enumerate(write_phantom_cases(tmp_path / "phantoms", 3, 771600, voxel_mm=2.0, progress=False, l3_in_view=True)):
+        ct_node = slicer.modules.volumes.logic().AddArchetypeVolume(str(folder / "ct.nii.gz"), f"phantom{index}")
+        fiducial = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", f"L3 {index}")
+        mrml.place_l3_point(fiducial, [0.0, 0.0, json.loads((folder / "case.json").read_text())["l3_z_ras_mm"]])
+        logic.saveTrainingCase(ct_node, fiducial, labels)
+    job, out = logic.startAdaptation(labels, extraArguments=["--steps", "5000", "--phantoms", "2", "--val-phantoms", "2", "--workers", "1"])
+    for _ in range(1200):
+        if job.stage == "Training" or job.done:
+            break
+        job.wait(0.25)
+    assert job.stage == "Training", job.message()
+    job.cancel()
+    assert job.wait(60)
+    assert job.cancelled and not job.succeeded and job.message() == "Cancelled: no model was written."
+    assert not out.exists() and not out.with_suffix(".pt").exists()
