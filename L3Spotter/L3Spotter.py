@@ -73,6 +73,9 @@ times the ramp's slope, lowered as L3 comes within one vertebral level (50 mm) o
 model's threshold, or within 50 mm of the edge (where the count cannot be checked beyond L3), the status is
 "uncertain": check by eye. When no window sees L3 the answer is
 "L3 is not in the field of view" (above or below the scan), and no fiducial is placed.</p>
+<p><b>Teach it your scans:</b> save checked (and corrected) scans as training cases in a label folder,
+then adapt the model on them, in the background; the adapted model is kept only if it does no worse than
+its parent on the parent's validation phantoms, and the Model selector offers it.</p>
 <p>See the <a href="{README_URL}">L3Spotter README</a> for installation, the command line and measured
 accuracy.</p>
 """

@@ -240,6 +240,28 @@ def test_the_panel_detects_off_the_gui_thread_with_cancel_and_no_reentry():
     assert "volumeNodeOf(snapshot)" in method_source("L3SpotterWidget", "_finishDetection")
 
 
+def test_the_panel_adapts_in_a_process_it_polls_and_can_cancel():
+    """Teach it your scans: Save and Adapt call the logic (test_slicer_module_logic drives that logic with a
+    real training.adapt run), the adaptation is polled by a timer, Cancel and closing the panel stop its
+    process, Adapt is off while one runs, and the finished model is offered, not imposed."""
+    setup = method_source("L3SpotterWidget", "setup")
+    for button, handler in (("saveTrainingCaseButton", "onSaveTrainingCaseButton"), ("adaptModelButton", "onAdaptModelButton"),
+                            ("adaptCancelButton", "onAdaptCancelButton")):
+        assert f"self.ui.{button}.connect('clicked(bool)', self.{handler})" in setup
+    assert "self.ui.modelSelectorComboBox.connect('activated(int)', self.onModelSelected)" in setup
+    assert "self._adaptTimer.connect('timeout()', self._pollAdaptation)" in setup
+    assert "self.logic.saveTrainingCase(" in method_source("L3SpotterWidget", "onSaveTrainingCaseButton")
+    adapt = method_source("L3SpotterWidget", "onAdaptModelButton")
+    assert "self.logic.startAdaptation(" in adapt and "self._adaptTimer.start()" in adapt and "self._adaptJob is not None" in adapt
+    assert "self._installDependencies(forAdaptation=True)" in adapt
+    assert "self._adaptJob.cancel()" in method_source("L3SpotterWidget", "onAdaptCancelButton")
+    assert "self._adaptJob.cancel()" in method_source("L3SpotterWidget", "cleanup")
+    poll = method_source("L3SpotterWidget", "_pollAdaptation")
+    assert "confirmYesNoDisplay" in poll and "self._parameterNode.modelCard = out" in poll
+    assert "self._adaptJob is None" in method_source("L3SpotterWidget", "_updateButtons")
+    assert "self.logic.modelChoices(folder)" in method_source("L3SpotterWidget", "_fillModelSelector")
+
+
 def test_the_shipped_model_path_is_the_engines_default():
     from L3SpotterLib.model_card import DEFAULT_MODEL_NAME, MODELS_DIR
 
