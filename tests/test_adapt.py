@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from L3SpotterLib.checksums import sha256_of_file
 from L3SpotterLib.model_card import MODELS_DIR, DEFAULT_MODEL_NAME, read_card

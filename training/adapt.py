@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import getpass
 import json
 import os
 import shutil
@@ -36,9 +35,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from L3SpotterLib.app.training_cases import current_user
 from L3SpotterLib.checksums import sha256_of_file
 from L3SpotterLib.errors import L3SpotterError
-from L3SpotterLib.model_card import load_model, read_card, resolve_card_path, save_model
+from L3SpotterLib.model_card import load_model, resolve_card_path, save_model
 from L3SpotterLib.pipeline import LoadedModel
 from L3SpotterLib.output_curve import curve_from_card_field
 
@@ -277,7 +277,7 @@ def adapt(args, report) -> dict:
         "steps": steps,
         "learning_rate": learning_rate,
         "site_share_of_windows": SITE_SHARE_OF_WINDOWS,
-        "adapted_by": _user(),
+        "adapted_by": current_user(),
         "adapted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 1),
         "command": "python -m training.adapt " + " ".join(argv_text(args)),
@@ -326,13 +326,6 @@ def _case_record(scan: AnnotatedScan) -> dict:
     if scan.l3_z_ras_mm is not None:
         record["l3_z_ras_mm"] = round(scan.l3_z_ras_mm, 2)
     return record
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in containers without a passwd entry
-        return "unknown"
 
 
 def argv_text(args) -> list[str]:

@@ -72,7 +72,7 @@ def save_training_case(label_folder, source: ScanSource, l3_z_ras_mm: float, det
     record["l3_z_ras_mm"] = round(float(l3_z_ras_mm), 3)
     entry = {
         "saved_at": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
-        "saved_by": user or _user(),
+        "saved_by": user or current_user(),
         "l3_z_ras_mm": record["l3_z_ras_mm"],
         "detection": detection,
         "corrected_by_mm": None if not detection or detection.get("l3_z_ras_mm") is None
@@ -124,7 +124,8 @@ def _write_nifti(path: Path, voxels: np.ndarray, ijk_to_ras: np.ndarray) -> None
     atomic_write_via(path, lambda temporary: sitk.WriteImage(image, temporary, useCompression=True), suffix=".nii.gz")
 
 
-def _user() -> str:
+def current_user() -> str:
+    """The login name, recorded with every save and adaptation."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # containers without a passwd entry
