@@ -80,9 +80,11 @@ def main(argv=None) -> int:
         "reference": f"phantoms:{args.reference}:{REFERENCE_FIRST_SEED}:l3_in_view=true,coarse_pixel_mm=1.25",
     }
     figures = {}
+    unique_models = list(dict.fromkeys(models))  # a refused size runs the shipped model: evaluated once
     for part, spec in parts.items():
-        per_model = evaluate_models(read_data_spec(spec, keep_out_of_view=True), models, workers=args.workers)
-        for label, outcomes in zip(labels, per_model):
+        per_model = evaluate_models(read_data_spec(spec, keep_out_of_view=True), unique_models, workers=args.workers)
+        for label, model in zip(labels, models):
+            outcomes = per_model[unique_models.index(model)]
             write_outcomes_csv(out / f"{part}_{label.split()[0]}.csv", outcomes)
             figures[(part, label)] = part_figures(part, outcomes)
 

@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=None, help="learning rate (default: see adaptation_schedule)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--phantoms", type=int, default=40, help="phantoms of the parent's training data mixed in")
+    parser.add_argument("--site-share", type=float, default=SITE_SHARE_OF_WINDOWS, help="share of each batch's windows from the site's cases")
     parser.add_argument("--val-phantoms", type=int, default=40, help="phantoms of the parent's validation data to judge on")
     parser.add_argument("--tolerance-mm", type=float, default=TOLERANCE_MM, help="how much worse than the parent the mean error may be")
     parser.add_argument("--max-minutes", type=float, default=8.0, help="stop training after this long (default 8)")
@@ -256,7 +257,7 @@ def adapt(args, report) -> dict:
     config = FitConfig(steps=steps, batch_size=args.batch_size, learning_rate=learning_rate, warmup_steps=min(20, steps // 5),
                        validate_every=steps + 1, patience=1, seed=args.seed, max_seconds=60.0 * args.max_minutes, freeze_batch_norm=True)
     report("Training", 0.0)
-    fit(child_network, MixtureSampler(site_sampler, rehearsal_sampler, SITE_SHARE_OF_WINDOWS), config, device, progress=False,
+    fit(child_network, MixtureSampler(site_sampler, rehearsal_sampler, args.site_share), config, device, progress=False,
         on_step=lambda step: report("Training", step / steps), log=lambda message: print(message, file=sys.stderr))
 
     report("Scoring the adapted model")
@@ -276,7 +277,7 @@ def adapt(args, report) -> dict:
         "validation": validation_specs,
         "steps": steps,
         "learning_rate": learning_rate,
-        "site_share_of_windows": SITE_SHARE_OF_WINDOWS,
+        "site_share_of_windows": args.site_share,
         "adapted_by": current_user(),
         "adapted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 1),
@@ -332,7 +333,7 @@ def argv_text(args) -> list[str]:
     words = [f"--data {spec}" for spec in args.data] + [f"--out {args.out}"]
     if args.parent:
         words.append(f"--from {args.parent}")
-    for option in ("steps", "lr", "phantoms", "val_phantoms", "seed"):
+    for option in ("steps", "lr", "phantoms", "site_share", "val_phantoms", "seed"):
         words.append(f"--{option.replace('_', '-')} {getattr(args, option)}")
     return words
 
