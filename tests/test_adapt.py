@@ -31,13 +31,24 @@ def test_a_child_no_worse_than_its_parent_is_accepted():
 def test_a_child_with_more_wrong_vertebrae_or_a_larger_error_is_refused_with_both_figures():
     parent = Score(mean_error_mm=2.0, wrong_vertebra_share=0.0, n_cases=40)
     assert judge_against_parent(parent, Score(2.21, 0.0, 40)) == [
-        "a mean error of 2.21 mm on the parent's validation phantoms, more than 0.2 mm above the parent's 2.00 mm"]
+        "a mean error of 2.21 mm on the parent's validation phantoms, more than 0.2 mm above the parent's 2.00 mm, "
+        "beyond the noise (+0.21 mm, twice its standard error 0.00 mm)"]
     assert judge_against_parent(parent, Score(1.9, 0.025, 40)) == [
         "more wrong vertebrae than its parent on the parent's validation phantoms (2.5% against 0.0%)"]
     assert len(judge_against_parent(parent, Score(9.0, 0.5, 40))) == 2
     assert judge_against_parent(Score(2.0, 0.0, 40, 0.0, 10), Score(2.0, 0.0, 40, 0.1, 10)) == [
         "L3 placed inside more of the parent's validation phantoms that do not hold it (10.0% against 0.0%)"]
     assert judge_against_parent(parent, Score(2.21, 0.0, 40), tolerance_mm=0.5) == []
+
+
+def test_a_mean_error_raised_by_one_case_is_noise_but_a_raise_on_every_case_is_not():
+    parent_errors = (2.0,) * 24 + (3.0,)
+    parent = Score(2.04, 0.0, 25, errors_mm=parent_errors)
+    one_case_jumps = parent_errors[:24] + (12.0,)  # +0.36 mm on the mean, from one case
+    assert judge_against_parent(parent, Score(2.40, 0.0, 25, errors_mm=one_case_jumps)) == []
+    every_case_worse = tuple(error + 0.3 for error in parent_errors)
+    [reason] = judge_against_parent(parent, Score(2.34, 0.0, 25, errors_mm=every_case_worse))
+    assert reason.startswith("a mean error of 2.34 mm") and "twice its standard error 0.00 mm" in reason
 
 
 def test_rehearsal_and_validation_phantoms_are_the_parents_own_first_seeds():
