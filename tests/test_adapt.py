@@ -82,6 +82,12 @@ def test_a_run_that_wrecks_the_model_is_refused_and_writes_nothing(tmp_path, cap
     assert "refused:" in error and "above the parent's" in error and "Nothing was written" in error
     assert not (tmp_path / "models").exists() or list((tmp_path / "models").iterdir()) == []
 
+    # For studies only: the same run written anyway, its card saying why it is refused.
+    status = adapt.main(["--data", SITE, "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--steps", "3", "--lr", "0.05",
+                         "--write-even-if-worse", *SMALL_RUN])
+    card = read_card(out)
+    assert status == 0 and card.accuracy["refused_for"] and card.notes.startswith("REFUSED, written for a study")
+
 
 def test_an_accepted_run_writes_a_loadable_model_that_records_its_parent_and_cases(tmp_path):
     out = tmp_path / "site_model.json"

@@ -205,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes that compute projections")
     parser.add_argument("--cache-dir", default="cache/projections", help="where projections are cached")
     parser.add_argument("--progress-json", action="store_true", help="report progress as JSON lines on stdout")
+    parser.add_argument("--write-even-if-worse", action="store_true",
+                        help="for studies: write a model the rules refuse, with the reasons in its card (never for use)")
     return parser
 
 
@@ -283,7 +285,7 @@ def adapt(args, report) -> dict:
     child_score = score_model(child_model, validation_projections)
     child_site_score = score_model(child_model, site_projections)
     reasons = judge_against_parent(parent_score, child_score, args.tolerance_mm)
-    if reasons:
+    if reasons and not args.write_even_if_worse:
         raise AdaptationRefused("; ".join(reasons) + f". Nothing was written to {out}.")
 
     child_card.training_data = {
@@ -304,8 +306,10 @@ def adapt(args, report) -> dict:
         "parent_validation_phantoms": {"parent": parent_score.as_dict(), "adapted": child_score.as_dict()},
         "site_cases_trained_on": {"parent": parent_site_score.as_dict(), "adapted": child_site_score.as_dict()},
         "parent_accuracy": parent_card.accuracy,
+        "refused_for": reasons,  # non-empty only with --write-even-if-worse: a model for studies, not for use
     }
-    child_card.notes = (f"Adapted from {parent_card.name} on {len(site_scans)} site case(s) by training.adapt. The vertebra count, output "
+    child_card.notes = (("REFUSED, written for a study by --write-even-if-worse; not for use: " + "; ".join(reasons) + ". ") if reasons else "") + (
+        f"Adapted from {parent_card.name} on {len(site_scans)} site case(s) by training.adapt. The vertebra count, output "
                         "curve and confidence threshold are the parent's. The site figures are on the cases trained on, not a test.")
     write_child(child_network, child_card, parent_path, parent_card, out)
     return {"out": str(out), "parent": parent_score.as_dict(), "adapted": child_score.as_dict(),
