@@ -149,7 +149,7 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._adaptJob = None  # training.adapt running in its own process, if any
         self._adaptOut = None  # the model card it will write
         self._adaptTimer = None
-        self._modelChoicesFolder = None  # the label folder the model selector was last filled for
+        self._trainingCaseCount = 0  # cases in the label folder, as last read by _updateTeachSection
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -313,7 +313,7 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         folder = self._trainingFolder()
         self.ui.saveTrainingCaseButton.enabled = bool(folder and parameters.inputVolume and parameters.outputFiducial)
         self.ui.adaptModelButton.enabled = bool(folder) and self._adaptJob is None and (
-            self.logic.trainingCaseCount(folder) >= self.logic.minimumTrainingCases())
+            self._trainingCaseCount >= self.logic.minimumTrainingCases())
 
     def _setBusy(self, busy, message=""):
         self._busy = busy
@@ -435,10 +435,11 @@ class L3SpotterWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _updateTeachSection(self):
         folder = self._trainingFolder()
+        self._trainingCaseCount = 0 if folder is None else self.logic.trainingCaseCount(folder)
         if folder is None:
             self.ui.trainingCaseCountLabel.text = "Choose a label folder."
         else:
-            count = self.logic.trainingCaseCount(folder)
+            count = self._trainingCaseCount
             enough = self.logic.minimumTrainingCases()
             self.ui.trainingCaseCountLabel.text = (
                 f"{count} case{'s' if count != 1 else ''} in {folder.name}"
@@ -758,9 +759,10 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
             choices += [("Site: " + card.stem, card) for card in cards]
         return choices
 
-    def modelCardPath(self, model):
+    @staticmethod
+    def modelCardPath(model):
         """The card path a model argument stands for (the shipped card for None or empty)."""
-        return Path(self._modelArgument(model) or SHIPPED_MODEL_CARD)
+        return Path(L3SpotterLogic._modelArgument(model) or SHIPPED_MODEL_CARD)
 
     def startAdaptation(self, labelFolder, parentModel=None, outCard=None, extraArguments=(), python=None):
         """Start ``python -m training.adapt`` on ``labelFolder`` in its own process; returns ``(job, out
@@ -791,7 +793,7 @@ class L3SpotterLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def modelCardSummary(cardPath):
         """One line about a model card (read as JSON: no torch needed)."""
-        cardPath = Path(L3SpotterLogic._modelArgument(cardPath) or SHIPPED_MODEL_CARD)
+        cardPath = L3SpotterLogic.modelCardPath(cardPath)
         try:
             card = json.loads(cardPath.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from L3SpotterLib.app.training_cases import current_user
+from L3SpotterLib.atomic_files import atomic_write_via
 from L3SpotterLib.checksums import sha256_of_file
 from L3SpotterLib.errors import L3SpotterError
 from L3SpotterLib.model_card import load_model, resolve_card_path, save_model
@@ -47,7 +48,7 @@ from .fit_loop import FitConfig, fit
 from .metrics import WRONG_VERTEBRA_MM
 from .projection_cache import ProjectionSpec, load_projections
 from .validation import locate_l3, row_errors_mm
-from .window_sampler import Augmentation, TrainingProjection, WindowSampler
+from .window_sampler import TrainingProjection, WindowSampler
 
 MIN_SITE_CASES = 3
 EXIT_UNUSABLE = 2
@@ -213,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     report = ProgressReporter(args.progress_json)
+    command = "python -m training.adapt " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
-        summary = adapt(args, report)
+        summary = adapt(args, report, command)
     except AdaptationRefused as refusal:
         print(f"refused: {refusal}", file=sys.stderr)
         report(f"Refused: {refusal}")
@@ -228,7 +230,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def adapt(args, report) -> dict:
+def adapt(args, report, command: str) -> dict:
     started = time.perf_counter()
     torch.set_num_threads(args.threads)
     parent_path = resolve_card_path(args.parent)
@@ -269,7 +271,7 @@ def adapt(args, report) -> dict:
 
     child_network = copy.deepcopy(parent_network)
     frontal_channel = parent_card.views.index("frontal") if "frontal" in parent_card.views else None
-    site_sampler = WindowSampler(site_projections, parent_card.window_height_px, seed=args.seed, augmentation=Augmentation(), frontal_channel=frontal_channel)
+    site_sampler = WindowSampler(site_projections, parent_card.window_height_px, seed=args.seed, frontal_channel=frontal_channel)
     rehearsal_sampler = (WindowSampler(rehearsal_projections, parent_card.window_height_px, seed=args.seed + 1, frontal_channel=frontal_channel)
                          if rehearsal_projections else None)
     config = FitConfig(steps=steps, batch_size=args.batch_size, learning_rate=learning_rate, warmup_steps=min(20, steps // 5),
@@ -299,7 +301,7 @@ def adapt(args, report) -> dict:
         "adapted_by": current_user(),
         "adapted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 1),
-        "command": "python -m training.adapt " + " ".join(argv_text(args)),
+        "command": command,
         "parent_training_data": training_data,
     }
     child_card.accuracy = {
@@ -322,13 +324,11 @@ def write_child(network, card, parent_path: Path, parent_card, out: Path) -> Non
     out.parent.mkdir(parents=True, exist_ok=True)
     if parent_card.vertebra_count:
         count = dict(parent_card.vertebra_count)
+        source = parent_path.parent / count["weights_file"]
+        if sha256_of_file(source) != count["weights_sha256"]:
+            raise ValueError(f"{source}: does not match its card's SHA-256")
         count_path = out.with_name(out.stem + "_count.pt")
-        temporary = count_path.with_name(count_path.name + ".tmp")
-        shutil.copyfile(parent_path.parent / count["weights_file"], temporary)
-        if sha256_of_file(temporary) != count["weights_sha256"]:
-            temporary.unlink()
-            raise ValueError(f"{parent_path.parent / count['weights_file']}: does not match its card's SHA-256")
-        os.replace(temporary, count_path)
+        atomic_write_via(count_path, lambda temporary: shutil.copyfile(source, temporary), suffix=".pt")
         count["weights_file"] = count_path.name
         card.vertebra_count = count
     save_model(network.cpu(), card, out)
@@ -347,15 +347,6 @@ def _case_record(scan: AnnotatedScan) -> dict:
     if scan.l3_z_ras_mm is not None:
         record["l3_z_ras_mm"] = round(scan.l3_z_ras_mm, 2)
     return record
-
-
-def argv_text(args) -> list[str]:
-    words = [f"--data {spec}" for spec in args.data] + [f"--out {args.out}"]
-    if args.parent:
-        words.append(f"--from {args.parent}")
-    for option in ("steps", "lr", "phantoms", "site_share", "val_phantoms", "seed"):
-        words.append(f"--{option.replace('_', '-')} {getattr(args, option)}")
-    return words
 
 
 if __name__ == "__main__":
