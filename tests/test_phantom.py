@@ -352,6 +352,19 @@ def test_shifted_family_draws_outside_the_standard_ranges_and_overrides_still_wi
     assert forced["spine"]["lumbar_count"] == 5 and forced["anatomy"]["arms"] == "down"
 
 
+@pytest.mark.parametrize("lumbar_count", [4, 6])
+def test_a_forced_lumbar_count_in_the_randomised_family_moves_no_other_draw(lumbar_count):
+    # benchmarks/train_transitional_candidate.sh weights up 4- and 6-lumbar spines this way: the spines
+    # must be those of the randomised family in every other respect.
+    from L3SpotterLib.phantom.sampling import draw_parameters
+
+    for seed in range(20):
+        free = draw_parameters(seed, 4.0, {"distribution": "randomized"})[0]
+        forced = draw_parameters(seed, 4.0, {"distribution": "randomized", "lumbar_count": lumbar_count})[0]
+        assert forced["spine"]["lumbar_count"] == lumbar_count
+        assert forced["shape"] == free["shape"] and forced["acquisition"] == free["acquisition"]
+        assert forced["spine"]["rib_pairs"] == free["spine"]["rib_pairs"]
+
 def test_every_vertebra_centre_is_recorded_even_outside_the_scan():
     ph = phantom(5, fov="head")
     centres = ph.variants["patient_placement"]["vertebra_centres_ras_mm"]
