@@ -36,7 +36,9 @@ from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
 
 # The development draws mirror the bench's two located parts: the shifted family with L3 in view, and narrow
 # spine reconstructions (a candidate that only the bench's narrow part showed worse was once carried this
-# far: docs/results/candidate_transitional/).
+# far: docs/results/candidate_transitional/). The narrow draw shares its seeds, so its spines, with the
+# adaptation curve's site pool (770000-770019, benchmarks/adaptation_curve.py); no model chosen here is
+# adapted there, so neither study sees the other's answers.
 DEFAULT_DATA = (
     "phantoms:200:760000:distribution=shifted,l3_in_view=true,coarse_pixel_mm=1.25",
     "phantoms:40:770000:distribution=shifted,fov=lumbar_spine,recon=narrow_spine,coarse_pixel_mm=0.6",

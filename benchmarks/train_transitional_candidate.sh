@@ -15,20 +15,20 @@ FOUR=phantoms:200:410000:distribution=randomized,fov_profile=archive,coarse_pixe
 export OMP_WAIT_POLICY=PASSIVE
 mkdir -p runs/v4count runs/v4window runs/v4cand
 # The count is trained into a copy of the shipped card (train_count attaches it to the card it is given).
-cp L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json L3Spotter/Resources/Models/*.pt runs/v4count/
+cp "$SHIPPED" "$(dirname "$SHIPPED")"/*.pt runs/v4count/
 
 # The new phantoms' projections first, once (both trainings read the same cache; run side by side, each
 # would compute the missing ones itself).
-.venv/bin/python - "$SIX" "$FOUR" <<'PY'
+.venv/bin/python - "$SHIPPED" "$SIX" "$FOUR" <<'PY'
 import sys
 from pathlib import Path
 sys.path[:0] = ["L3Spotter", "."]
 from L3SpotterLib.model_card import read_card
 from training.annotations import read_data_spec
 from training.projection_cache import ProjectionSpec, load_projections
-card = read_card(Path("L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json"))
+card = read_card(Path(sys.argv[1]))
 spec = ProjectionSpec(tuple(card.views), card.grid, phantom_voxel_mm=2.0, phantom_intensity_randomization=0.5)
-for data in sys.argv[1:]:
+for data in sys.argv[2:]:
     load_projections(read_data_spec(data, keep_out_of_view=True), spec, Path("cache/projections"), workers=2)
 PY
 
@@ -47,7 +47,7 @@ PY
 wait
 
 # The candidate: the window regressor's card with the new count attached.
-.venv/bin/python - <<'PY'
+.venv/bin/python - "$SHIPPED" <<'PY'
 import shutil, sys
 from pathlib import Path
 sys.path.insert(0, "L3Spotter")
@@ -55,7 +55,7 @@ from L3SpotterLib.model_card import read_card, write_card
 out = Path("runs/v4cand")
 window = read_card(Path("runs/v4window/l3spotter_mobilenet_v2.json"))
 count = read_card(Path("runs/v4count/l3spotter_mobilenet_v2.json"))
-shipped = read_card(Path("L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json"))
+shipped = read_card(Path(sys.argv[1]))
 shutil.copy("runs/v4window/l3spotter_mobilenet_v2.pt", out / "l3spotter_mobilenet_v2.pt")
 shutil.copy("runs/v4count/" + count.vertebra_count["weights_file"], out / count.vertebra_count["weights_file"])
 window.name = shipped.name

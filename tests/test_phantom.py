@@ -365,6 +365,7 @@ def test_a_forced_lumbar_count_in_the_randomised_family_moves_no_other_draw(lumb
         assert forced["shape"] == free["shape"] and forced["acquisition"] == free["acquisition"]
         assert forced["spine"]["rib_pairs"] == free["spine"]["rib_pairs"]
 
+
 def test_every_vertebra_centre_is_recorded_even_outside_the_scan():
     ph = phantom(5, fov="head")
     centres = ph.variants["patient_placement"]["vertebra_centres_ras_mm"]
