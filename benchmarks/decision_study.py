@@ -5,8 +5,8 @@ Choosing between decision rules needs many runs on the same scans, so this tool 
 projection stack on disk and reruns only :func:`pipeline.locate` (seconds per variant).
 
 It works on *development* draws of the shifted family (by default 200 scans with L3 in view, seeds
-760000 up, and 40 narrow spine reconstructions, seeds 770000 up): the bench's own seeds (700000-759999)
-stay unseen until a design is chosen.
+760000 up, 40 narrow spine reconstructions, seeds 770000 up, and 400 more with L3 in view, seeds 780000
+up): the bench's own seeds (700000-759999) stay unseen until a design is chosen.
 
     .venv/bin/python benchmarks/decision_study.py --model shipped=L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json \\
         --model candidate=runs/v4cand/l3spotter_mobilenet_v2.json --workers 2
@@ -39,9 +39,13 @@ from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
 # far: docs/results/candidate_transitional/). The narrow draw shares its seeds, so its spines, with the
 # adaptation curve's site pool (770000-770019, benchmarks/adaptation_curve.py); no model chosen here is
 # adapted there, so neither study sees the other's answers.
+# The second shifted draw (seeds 780000-780399) chose the window-spread limit with the first; its first 60
+# seeds are also the adaptation curve's site test scans (780000-780059), where the shipped model is the
+# curve's starting point, unadapted.
 DEFAULT_DATA = (
     "phantoms:200:760000:distribution=shifted,l3_in_view=true,coarse_pixel_mm=1.25",
     "phantoms:40:770000:distribution=shifted,fov=lumbar_spine,recon=narrow_spine,coarse_pixel_mm=0.6",
+    "phantoms:400:780000:distribution=shifted,l3_in_view=true,coarse_pixel_mm=1.25",
 )
 
 
@@ -121,36 +125,43 @@ def gather_evidence(paths: list[Path], model) -> list[CaseEvidence]:
     return evidence
 
 
-def decide_variant(case: CaseEvidence, model, readings: tuple[str, ...], agreement_levels: float, single_view_levels: float | None = None):
-    """The pipeline's decision with other readings or agreement; ``single_view_levels``: the single-view
-    readings are then checked apart, against this looser agreement (the both-views reading keeps
-    ``agreement_levels``)."""
+@dataclass(frozen=True)
+class Variant:
+    """A decision rule to compare: which count readings the answer must agree with, and the pipeline's
+    limits (``None``: the pipeline's own)."""
+
+    readings: tuple[str, ...] = ("both", "frontal_only", "lateral_only")
+    agreement_levels: float | None = None
+    single_reading_levels: float | None = None
+    max_window_spread_mm: float | None = None
+
+
+def decide_variant(case: CaseEvidence, model, variant: Variant):
+    """The pipeline's decision under ``variant``'s readings and limits."""
     from L3SpotterLib import pipeline
 
     localisation = pipeline.Localisation.from_ramp(case.ramp, case.tops, case.predictions, case.counts)
-    counts = None if case.counts is None else {name: reading for name, reading in case.counts.items() if name in readings}
-    saved = pipeline.AGREEMENT_LEVELS
-    pipeline.AGREEMENT_LEVELS = agreement_levels
+    counts = None if case.counts is None else {name: reading for name, reading in case.counts.items() if name in variant.readings}
+    limits = {"AGREEMENT_LEVELS": variant.agreement_levels, "SINGLE_READING_LEVELS": variant.single_reading_levels,
+              "MAX_WINDOW_SPREAD_MM": variant.max_window_spread_mm}
+    saved = {name: getattr(pipeline, name) for name in limits}
+    for name, value in limits.items():
+        if value is not None:
+            setattr(pipeline, name, value)
     try:
         pipeline.decide(localisation, counts, model.card.row_mm, model.card.confidence_threshold, case.n_rows)
     finally:
-        pipeline.AGREEMENT_LEVELS = saved
-    if single_view_levels is not None and localisation.status == "found" and case.counts is not None:
-        for name in ("frontal_only", "lateral_only"):
-            reading = case.counts.get(name)
-            level = pipeline._levels_at({name: reading}, localisation.l3_row)[name] if reading is not None else None
-            if level is None or abs(level) > single_view_levels:
-                localisation.status = "uncertain"
-                localisation.reasons.append(pipeline._disagreement(name, level))
+        for name, value in saved.items():
+            setattr(pipeline, name, value)
     return localisation
 
 
 def study(evidence: list[CaseEvidence], model, variants: dict) -> None:
     row_mm = model.card.row_mm
-    for name, (readings, agreement_levels, *single_view) in variants.items():
+    for name, variant in variants.items():
         statuses, wrong_found, right, found, in_view, reasons = {}, [], 0, 0, 0, {}
         for case in evidence:
-            localisation = decide_variant(case, model, readings, agreement_levels, *single_view)
+            localisation = decide_variant(case, model, variant)
             statuses[localisation.status] = statuses.get(localisation.status, 0) + 1
             for reason in localisation.reasons if localisation.status == "uncertain" else []:
                 kind = re.sub(r"[-+]?\d+(\.\d+)?", "#", reason)
@@ -175,13 +186,15 @@ def study(evidence: list[CaseEvidence], model, variants: dict) -> None:
             print(f"    {case_id}: {error_mm:.1f} mm off, confidence {localisation.confidence:.3f}, levels {shown}")
 
 
-# name -> (count readings the answer must agree with, agreement in levels)
+# The rules as shipped, and what each of their parts is worth: the same scans decided without it.
 VARIANTS = {
-    "shipped rules": (("both", "frontal_only", "lateral_only"), 0.5),
-    "both views only": (("both",), 0.5),
-    "agreement 0.35": (("both", "frontal_only", "lateral_only"), 0.35),
-    "both views 0.5, single views 0.75": (("both",), 0.5, 0.75),
-    "both views 0.4, single views 0.75": (("both",), 0.4, 0.75),
+    "shipped rules": Variant(),
+    "without the window spread": Variant(max_window_spread_mm=float("inf")),
+    "every reading within 0.5 (the rule before)": Variant(single_reading_levels=0.5, max_window_spread_mm=float("inf")),
+    "every reading within 0.5, with the window spread": Variant(single_reading_levels=0.5),
+    "both views only": Variant(readings=("both",)),
+    "window spread 2.5 mm": Variant(max_window_spread_mm=2.5),
+    "window spread 3.5 mm": Variant(max_window_spread_mm=3.5),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from L3SpotterLib.ramp_correlation import EDGE_SURELY_WHOLE_MM, edge_confidence_factor, match_ramp
+from L3SpotterLib.ramp_correlation import EDGE_SURELY_WHOLE_MM, edge_confidence_factor, match_ramp, window_spread_mm
 from L3SpotterLib.windows import extract_windows, padded_for_windows, window_target, window_tops
 
 HEIGHT = 160
@@ -159,3 +159,22 @@ def test_a_clean_ramp_within_one_level_of_the_edge_is_not_full_confidence():
     assert result.l3_position == "inside"
     assert result.confidence == pytest.approx(edge_confidence_factor(30.0), abs=0.02)
     assert result.confidence < 0.6
+
+
+def test_the_window_spread_is_zero_for_an_ideal_ramp_and_the_median_scatter_otherwise():
+    n_rows = 300
+    tops, predictions = ideal_trace(150.0, n_rows, stride=2)
+    assert match(tops, predictions, n_rows).window_spread_mm == pytest.approx(0.0, abs=1e-9)
+    # Every window holding L3 well inside it now places L3 alternately 2 rows above and below: 4 mm at 2 mm rows.
+    holding = (tops >= 150.0 - 0.85 * HEIGHT) & (tops <= 150.0 - 0.15 * HEIGHT)
+    scattered = predictions.copy()
+    scattered[holding] += np.where(np.arange(holding.sum()) % 2 == 0, 2.0, -2.0) / HEIGHT
+    result = match(tops, scattered, n_rows)
+    assert result.l3_row == pytest.approx(150.0, abs=0.5)
+    assert result.window_spread_mm == pytest.approx(window_spread_mm(150.0, tops, scattered, HEIGHT, ROW_MM))
+    assert window_spread_mm(150.0, tops, scattered, HEIGHT, ROW_MM) == pytest.approx(4.0)
+
+
+def test_an_answer_beyond_the_scan_has_no_window_spread():
+    tops, predictions = ideal_trace(-60.0, 300, stride=2)
+    assert match(tops, predictions, 300).window_spread_mm is None

@@ -129,3 +129,30 @@ def test_a_scan_that_starts_below_t12_is_counted_from_the_sacrum_only_and_never_
     localisation = decided(ramp_at(34.0, n_rows=400), counts)
     assert localisation.status == STATUS_UNCERTAIN
     assert localisation.message.startswith("the scan starts below the last thoracic vertebra (T12)")
+
+
+def test_readings_that_each_stay_near_l3_but_lean_the_same_way_are_uncertain():
+    # Each reading 0.6 levels off (10 rows at 34 mm per level): none alone a vertebra away, their mean is.
+    lean = 200.0 - 0.6 * 17.0
+    counts = readings(both={"l3_row": lean}, frontal_only={"l3_row": lean}, lateral_only={"l3_row": lean})
+    localisation = decided(ramp_at(200.0), counts)
+    assert localisation.status == STATUS_UNCERTAIN
+    assert localisation.message == "the vertebra count's readings make this L4 (level +0.6 from L3) on average"
+
+
+def test_one_reading_that_leans_is_outvoted_when_the_mean_is_l3():
+    # The frontal view alone reads +0.7 (within SINGLE_READING_LEVELS), the others 0: the mean is +0.23.
+    counts = readings(both={"l3_row": 200.0}, frontal_only={"l3_row": 200.0 - 0.7 * 17.0}, lateral_only={"l3_row": 200.0})
+    assert decided(ramp_at(200.0), counts).status == STATUS_FOUND
+
+
+def test_windows_that_scatter_about_a_clean_ramp_make_the_answer_uncertain():
+    agreeing = readings(both={"l3_row": 200.0}, frontal_only={"l3_row": 200.0}, lateral_only={"l3_row": 200.0})
+    scattered = RampMatch(200.0, 0.99, 1.0, 0.99, "inside", 200.0 * ROW_MM, window_spread_mm=3.4)
+    localisation = decided(scattered, agreeing)
+    assert localisation.status == STATUS_UNCERTAIN
+    assert localisation.message == (
+        "the windows holding L3 disagree on its row by 3.4 mm (median), more than 3.0 mm: the answer may be half a vertebra off"
+    )
+    tight = RampMatch(200.0, 0.99, 1.0, 0.99, "inside", 200.0 * ROW_MM, window_spread_mm=2.9)
+    assert decided(tight, agreeing).status == STATUS_FOUND

@@ -134,6 +134,7 @@ class L3Detector:
             status=localisation.status,
             message=localisation.message,
             confidence=round(localisation.confidence, 4),
+            window_spread_mm=None if localisation.ramp.window_spread_mm is None else round(localisation.ramp.window_spread_mm, 2),
             l3_position=localisation.l3_position,
             edge_distance_mm=None if localisation.edge_distance_mm is None else round(localisation.edge_distance_mm, 2),
             slice_axis=geometry.describe_slice_axis(),

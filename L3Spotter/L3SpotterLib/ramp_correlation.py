@@ -11,6 +11,11 @@ The confidence is ``max(0, correlation) * min(1, slope)``: the correlation rewar
 least-squares slope of the predictions against the template (1 for a perfect model) penalises a faint ramp
 that merely has the right shape. It is then scaled down when L3's centre lies near the scan's edge (see
 ``edge_confidence_factor``).
+
+The confidence rewards the ramp's overall shape, and stays near 1 while the windows scatter by several mm
+about it. :func:`window_spread_mm` measures that scatter: each window that holds L3 well inside it says on
+which row L3 lies, and the median distance of those rows from the answer shows how much the windows
+disagree (the pipeline reports ``uncertain`` above ``pipeline.MAX_WINDOW_SPREAD_MM``).
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ _REFINE_RADIUS_FRACTION = 0.25
 _MARGIN_FRACTION = 0.25
 # A trace whose middle 90 % spans less than this has no ramp anywhere: the model saw no L3.
 _FLAT_TRACE_SPREAD = 0.5
+# The windows whose row says most about L3: those holding it between 15 % and 85 % of their height (nearer
+# a window's end the prediction is clamped towards 0 or 1 and says little about the row).
+_SPREAD_WINDOW_FRACTIONS = (0.15, 0.85)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,9 @@ class RampMatch:
     confidence: float
     l3_position: str  # inside | at_superior_edge | at_inferior_edge | above_scan | below_scan | unknown
     edge_distance_mm: float | None
+    # How far, in mm (median), the rows that the windows holding L3 imply lie from the answer; None when
+    # the answer is not in the scan.
+    window_spread_mm: float | None = None
 
 
 def ramp_templates(candidate_rows: np.ndarray, tops: np.ndarray, height_px: int) -> np.ndarray:
@@ -96,7 +107,22 @@ def match_ramp(
     if edge_distance_mm < EDGE_SURELY_WHOLE_MM:
         position = "at_superior_edge" if l3_row < (n_rows - 1) / 2 else "at_inferior_edge"
     confidence *= edge_confidence_factor(edge_distance_mm)
-    return RampMatch(l3_row, correlation, slope, confidence, position, edge_distance_mm)
+    spread_mm = window_spread_mm(l3_row, tops, predictions, height_px, row_mm)
+    return RampMatch(l3_row, correlation, slope, confidence, position, edge_distance_mm, spread_mm)
+
+
+def window_spread_mm(l3_row: float, tops: np.ndarray, predictions: np.ndarray, height_px: int, row_mm: float) -> float | None:
+    """Median distance (mm) between ``l3_row`` and the row each window holding L3 well inside it implies.
+
+    A window with top ``t`` that predicts ``p`` places L3 on row ``t + p * height_px``.
+    """
+    tops = np.asarray(tops, dtype=float)
+    low, high = _SPREAD_WINDOW_FRACTIONS
+    holding = (tops >= l3_row - high * height_px) & (tops <= l3_row - low * height_px)
+    if not holding.any():
+        return None
+    implied_rows = tops[holding] + np.asarray(predictions, dtype=float)[holding] * height_px
+    return float(np.median(np.abs(implied_rows - l3_row)) * row_mm)
 
 
 def count_checkable(edge_distance_mm: float) -> bool:

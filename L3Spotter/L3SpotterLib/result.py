@@ -50,6 +50,8 @@ class DetectionResult:
     # A point in the L3 vertebra (RAS mm, S = l3_z_ras_mm): where a fiducial belongs.
     l3_point_ras_mm: list[float] | None = None
     confidence: float | None = None
+    # How far (median, mm) the rows implied by the windows holding L3 lie from the answer: its precision.
+    window_spread_mm: float | None = None
     l3_position: str = "unknown"
     edge_distance_mm: float | None = None
     slice_axis: dict | None = None
