@@ -18,6 +18,7 @@ from L3SpotterLib.checksums import sha256_of_file
 from L3SpotterLib.app.cli import main as cli_main
 from L3SpotterLib.detector import L3Detector
 from L3SpotterLib.model_card import read_card, resolve_card_path
+from L3SpotterLib.pipeline import MAX_WINDOW_SPREAD_MM
 from L3SpotterLib.ramp_correlation import EDGE_FULL_CONFIDENCE_MM
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +70,9 @@ def test_shipped_model_places_l3_on_the_totalsegmentator_scan_and_says_why_it_is
     assert ("the scan starts below the last thoracic vertebra (T12): L3 can only be counted up from the sacrum, "
             "which a sixth lumbar vertebra would fool") in result.message.split("; "), result.summary()
     assert result.confidence >= shipped_detector.card.confidence_threshold, result.summary()  # the ramp is sure
+    # and precise: the windows holding L3 agree on its row (the scatter rule is not among the reasons).
+    assert result.window_spread_mm is not None and result.window_spread_mm <= MAX_WINDOW_SPREAD_MM, result.summary()
+    assert not any("disagree on its row" in reason for reason in result.message.split("; ")), result.summary()
     # Inside L3's body, well within the vertebra (6.8 mm from its label's centroid with the model of 2026-11-30).
     assert abs(result.l3_z_ras_mm - known_l3_z_ras_mm) <= 10.0, result.summary()
     assert list(result.vertebrae) == ["L1", "L2", "L3", "L4", "L5", "S1"]
