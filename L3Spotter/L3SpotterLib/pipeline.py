@@ -263,11 +263,9 @@ def _edge_reason(edge_distance_mm: float) -> str:
 
 def _count_disagreements(levels: dict[str, float | None]) -> list[str]:
     """Why the count's readings at the answer do not call it L3 (none when they do)."""
-    if any(level is None for level in levels.values()):
-        return [_disagreement(name, level) for name, level in levels.items() if level is None]
-    far = [_disagreement(name, level) for name, level in levels.items() if abs(level) > SINGLE_READING_LEVELS]
-    if far:
-        return far
+    apart = [_disagreement(name, level) for name, level in levels.items() if level is None or abs(level) > SINGLE_READING_LEVELS]
+    if apart:
+        return apart
     mean_level = float(np.mean(list(levels.values())))
     if abs(mean_level) > AGREEMENT_LEVELS:
         return [f"the vertebra count's readings make this {_level_words(mean_level)} on average"]
