@@ -41,7 +41,7 @@ SMALL_SHAPE = ["--backbone", "cnn4", "--pretrained", "none", "--row-mm", "4", "-
 def test_train_export_load_detect(marker_cases, tmp_path):
     out = tmp_path / "model" / "marker.json"
     code = train.main([
-        "--data", str(marker_cases), "--out", str(out), *SMALL_SHAPE, "--steps", "60", "--validate-every", "30",
+        "--data", str(marker_cases), "--out", str(out), *SMALL_SHAPE, "--steps", "200", "--validate-every", "100",
         "--batch-size", "16", "--lr", "3e-3", "--workers", "1", "--cache-dir", str(tmp_path / "cache"),
     ])
     assert code == 0
@@ -53,7 +53,8 @@ def test_train_export_load_detect(marker_cases, tmp_path):
     # The projections were cached: one file per case.
     assert len(list((tmp_path / "cache").rglob("*.npz"))) == 6
     result = L3Detector(out, device="cpu").detect_path(marker_cases / "case_0" / "ct.nii.gz")
-    # The marker is easy to learn: 60 steps find it (case_0's marker is at slice 25).
+    # The marker is easy to learn: 200 steps find it (case_0's marker is at slice 25), precisely enough that the
+    # windows agree on its row within pipeline.MAX_WINDOW_SPREAD_MM (0.66 mm; 3.2 mm after 60 steps).
     assert result.status == "found", result.summary()
     assert abs(result.l3_slice - 25) <= 1, result.summary()
     assert result.model["name"] == "marker"
