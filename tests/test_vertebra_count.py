@@ -156,3 +156,14 @@ def test_windows_that_scatter_about_a_clean_ramp_make_the_answer_uncertain():
     )
     tight = RampMatch(200.0, 0.99, 1.0, 0.99, "inside", 200.0 * ROW_MM, window_spread_mm=2.9)
     assert decided(tight, agreeing).status == STATUS_FOUND
+
+
+def test_every_reading_apart_from_the_answer_is_named():
+    # The frontal view alone reads a vertebra off; the lateral view alone sees no spine, so gives no level.
+    counts = readings(both={"l3_row": 200.0}, frontal_only={"l3_row": 183.0})
+    lateral_levels, lateral_region = spine_map(l3_row=200.0)
+    counts["lateral_only"] = read_count(lateral_levels, lateral_region * 0.0, ROW_MM)
+    localisation = decided(ramp_at(200.0), counts)
+    assert localisation.status == STATUS_UNCERTAIN
+    assert localisation.reasons == ["the frontal view's count makes this L4 (level +1.0 from L3)",
+                                    "the lateral view's count does not reach this level"]
