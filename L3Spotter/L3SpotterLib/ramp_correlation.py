@@ -12,10 +12,10 @@ least-squares slope of the predictions against the template (1 for a perfect mod
 that merely has the right shape. It is then scaled down when L3's centre lies near the scan's edge (see
 ``edge_confidence_factor``).
 
-The confidence rewards the ramp's overall shape, and stays near 1 while the windows scatter by several mm
-about it. :func:`window_spread_mm` measures that scatter: each window that holds L3 well inside it says on
-which row L3 lies, and the median distance of those rows from the answer shows how much the windows
-disagree (the pipeline reports ``uncertain`` above ``pipeline.MAX_WINDOW_SPREAD_MM``).
+The confidence stays near 1 while the windows scatter by several mm about the answer. :func:`window_spread_mm`
+measures the scatter: each window that holds L3 well inside it places L3 on a row, and the median distance
+of those rows from the answer is the answer's precision (the pipeline reports ``uncertain`` above
+``pipeline.MAX_WINDOW_SPREAD_MM``).
 """
 
 from __future__ import annotations
