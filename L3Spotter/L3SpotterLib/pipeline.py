@@ -44,7 +44,8 @@ SINGLE_READING_LEVELS = 0.75
 # Above this median scatter of the windows about the answer, the answer is imprecise enough to be half a
 # vertebra off although its ramp looks clean: on the shifted family's development draws, five of the seven
 # answers found 15 mm or more off had a scatter of 3-4.4 mm, and 93 % of all answers had less
-# (benchmarks/decision_study.py); on the in-distribution calibration set, 158 of 159 answers had 3 mm or less.
+# (benchmarks/decision_study.py); on the in-distribution calibration set, 157 of 159 answers have 3 mm or less
+# (docs/results/calibration_set.csv).
 MAX_WINDOW_SPREAD_MM = 3.0
 # L3 is the third lumbar vertebra counted from the thoracolumbar junction: the count can only apply that
 # rule when the scan shows the last thoracic vertebra (level -3, T12 in a usual spine). A scan that starts
