@@ -35,7 +35,8 @@ class CountSampler:
     whose level is known (covered rows of a patient)."""
 
     def __init__(self, projections: list[TrainingProjection], seed: int, frontal_channel: int | None = 0,
-                 augmentation: Augmentation = Augmentation(), flip_rows_probability: float = 0.15, view_blank_probability: float = 0.1):
+                 augmentation: Augmentation = Augmentation(), flip_rows_probability: float = 0.15, view_blank_probability: float = 0.1,
+                 output_stride: int = LevelMapNetwork.OUTPUT_STRIDE):
         if not projections:
             raise ValueError("no training projections")
         self.projections = projections
@@ -45,10 +46,11 @@ class CountSampler:
         self.frontal_channel = frontal_channel
         self.flip_rows_probability = flip_rows_probability
         self.view_blank_probability = view_blank_probability
+        self.output_stride = output_stride  # targets every this many rows (the network's output stride)
 
     def batch(self, size: int):
         n_views, width = self.projections[0].pixels.shape[0], self.projections[0].pixels.shape[2]
-        steps = STRIP_ROWS // LevelMapNetwork.OUTPUT_STRIDE
+        steps = STRIP_ROWS // self.output_stride
         strips = np.zeros((size, n_views, STRIP_ROWS, width), dtype=np.float32)
         levels, in_region, covered, level_valid = (np.zeros((size, steps), dtype=np.float32) for _ in range(4))
         for index in range(size):
@@ -91,7 +93,7 @@ class CountSampler:
         if rng.random() < self.flip_rows_probability:
             strip, row_level, row_mask = strip[:, ::-1].copy(), row_level[::-1].copy(), row_mask[::-1].copy()
         row_region = anatomical & (row_level >= COUNTED_REGION[0]) & (row_level <= COUNTED_REGION[1])
-        centres = np.arange(LevelMapNetwork.OUTPUT_STRIDE // 2, STRIP_ROWS, LevelMapNetwork.OUTPUT_STRIDE)
+        centres = np.arange(self.output_stride // 2, STRIP_ROWS, self.output_stride)
         covered = row_mask[centres].astype(np.float32)
         # The level is a target on a patient only; the region (none there) holds on any scan.
         level_valid = covered if anatomical else np.zeros_like(covered)

@@ -1,0 +1,112 @@
+"""Measure the experimental lumbar-junction network on the domain-shift family's development draws.
+
+    .venv/bin/python benchmarks/junction_study.py --junctions runs/junctions/junctions.pt
+
+(after ``python -m training.train_junctions ... --out runs/junctions``; see the README, "Tried and not
+shipped"). For each of the 600 shifted development scans with L3 in view (the stacks of
+``benchmarks/decision_study.py``; computed there if missing) it prints nothing per scan, but:
+
+* how many vertebrae the network counts between its two junctions, against the phantom's lumbar count;
+* how far the third vertebra below the thoracolumbar junction (L3 counted from the last rib) lies from
+  the shipped model's answer, and from the truth;
+* what a rule "``uncertain`` when the answer is more than X mm from the L3 counted from the last rib"
+  would do to the shipped engine's coverage and to its ``found`` answers on the wrong vertebra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO), str(REPO / "benchmarks")]
+
+import decision_study  # noqa: E402
+from training.annotations import read_data_spec  # noqa: E402
+from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
+
+DEVELOPMENT_DATA = (decision_study.DEFAULT_DATA[0], decision_study.DEFAULT_DATA[2])
+RULE_LIMITS_MM = (8.0, 10.0, 12.0, 15.0)
+
+
+def lumbar_count(stack_path: Path) -> int:
+    variants = dict(item.split("=", 1) for item in str(np.load(stack_path)["variants"]).split(";") if "=" in item)
+    return int(variants["spine.lumbar_count"])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--junctions", required=True, help="junctions.pt written by python -m training.train_junctions")
+    parser.add_argument("--model", default=str(REPO / "L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json"))
+    parser.add_argument("--cache", default=str(REPO / "cache/decision_study"))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from L3SpotterLib import pipeline
+    from training.junction_network import JunctionNetwork, junction_map, junction_rows, vertebra_centre_rows
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    scans = [scan for spec in DEVELOPMENT_DATA for scan in read_data_spec(spec, keep_out_of_view=True)]
+    paths = decision_study.build_stacks(scans, args.model, Path(args.cache), args.workers)
+    model = pipeline.LoadedModel.load(args.model, device="cpu")
+    junctions = JunctionNetwork(n_views=len(model.card.views))
+    junctions.load_state_dict(torch.load(args.junctions, map_location="cpu", weights_only=True))
+    junctions.eval()
+    row_mm = model.card.row_mm
+
+    rows = []
+    for path, case in zip(paths, decision_study.gather_evidence(paths, model)):
+        if not case.in_view:
+            continue
+        localisation = decision_study.decide_variant(case, model, decision_study.Variant())
+        above, below, centre = junction_map(junctions, np.load(path)["stacked"], torch.device("cpu"))
+        found = junction_rows(above, below)
+        top, bottom = found["thoracolumbar"], found["lumbosacral"]
+        counted = None if top is None or bottom is None else len(vertebra_centre_rows(centre, top, bottom, row_mm))
+        below_top = [] if top is None else vertebra_centre_rows(centre, top, len(centre) - 1, row_mm)
+        rib_l3 = below_top[2] if len(below_top) >= 3 else None
+        answer = localisation.l3_row
+        rows.append({
+            "case": case.case_id, "status": localisation.status, "lumbar": lumbar_count(path), "counted": counted,
+            "error_mm": abs(answer - case.true_row) * row_mm,
+            "answer_to_rib_l3_mm": None if rib_l3 is None else (answer - rib_l3) * row_mm,
+            "rib_l3_error_mm": None if rib_l3 is None else abs(rib_l3 - case.true_row) * row_mm,
+        })
+    report(rows)
+    return 0
+
+
+def report(rows: list[dict]) -> None:
+    print(f"{len(rows)} development scans with L3 in view ({' and '.join(DEVELOPMENT_DATA)})")
+    table = collections.Counter((row["lumbar"], row["counted"]) for row in rows)
+    for lumbar in sorted({row["lumbar"] for row in rows}):
+        total = sum(count for (truth, _), count in table.items() if truth == lumbar)
+        right = table.get((lumbar, lumbar), 0)
+        spread = {counted: count for (truth, counted), count in sorted(table.items(), key=lambda item: str(item[0][1])) if truth == lumbar}
+        print(f"  {lumbar} lumbar vertebrae ({total} scans): counted {lumbar} in {right} ({right / total:.0%}); counted -> scans {spread}")
+    rib_errors = np.array([row["rib_l3_error_mm"] for row in rows if row["rib_l3_error_mm"] is not None])
+    print(f"  L3 counted from the last rib, distance from the truth: median {np.median(rib_errors):.1f} mm, "
+          f"more than {WRONG_VERTEBRA_MM:g} mm in {np.mean(rib_errors > WRONG_VERTEBRA_MM):.1%} of {len(rib_errors)} scans")
+    found = [row for row in rows if row["status"] == "found"]
+    wrong = sum(row["error_mm"] > WRONG_VERTEBRA_MM for row in found)
+    print(f"the shipped engine: coverage {len(found) / len(rows):.1%}; found on the wrong vertebra {wrong} of {len(found)}")
+    for row in found:
+        if row["error_mm"] > WRONG_VERTEBRA_MM:
+            print(f"    {row['case']}: {row['error_mm']:.1f} mm off, {row['lumbar']} lumbar vertebrae, counted {row['counted']}, "
+                  f"answer {row['answer_to_rib_l3_mm']} mm from L3 counted from the last rib")
+    for limit in RULE_LIMITS_MM:
+        kept = [row for row in found if row["answer_to_rib_l3_mm"] is None or abs(row["answer_to_rib_l3_mm"]) <= limit]
+        wrong = sum(row["error_mm"] > WRONG_VERTEBRA_MM for row in kept)
+        print(f"with 'uncertain' beyond {limit:g} mm of L3 counted from the last rib: coverage {len(kept) / len(rows):.1%}; "
+              f"found on the wrong vertebra {wrong} of {len(kept)}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
