@@ -7,6 +7,8 @@ shipped"). For each of the 600 shifted development scans with L3 in view (the st
 ``benchmarks/decision_study.py``; computed there if missing) it prints nothing per scan, but:
 
 * how many vertebrae the network counts between its two junctions, against the phantom's lumbar count;
+* how many levels the engine's own vertebra count puts between the same two junctions (it should be the
+  lumbar count; it is about 5 whatever the spine, because its levels stretch between the two ends);
 * how far the third vertebra below the thoracolumbar junction (L3 counted from the last rib) lies from
   the shipped model's answer, and from the truth;
 * what a rule "``uncertain`` when the answer is more than X mm from the L3 counted from the last rib"
@@ -73,7 +75,10 @@ def main(argv=None) -> int:
         below_top = [] if top is None else vertebra_centre_rows(centre, top, len(centre) - 1, row_mm)
         rib_l3 = below_top[2] if len(below_top) >= 3 else None
         answer = localisation.l3_row
+        levels = case.counts["both"].levels
+        level_at = lambda row: float(np.interp(row, np.arange(len(levels)), levels))  # noqa: E731
         rows.append({
+            "count_levels_between": None if top is None or bottom is None else level_at(bottom) - level_at(top),
             "case": case.case_id, "status": localisation.status, "lumbar": lumbar_count(path), "counted": counted,
             "error_mm": abs(answer - case.true_row) * row_mm,
             "answer_to_rib_l3_mm": None if rib_l3 is None else (answer - rib_l3) * row_mm,
@@ -91,6 +96,10 @@ def report(rows: list[dict]) -> None:
         right = table.get((lumbar, lumbar), 0)
         spread = {counted: count for (truth, counted), count in sorted(table.items(), key=lambda item: str(item[0][1])) if truth == lumbar}
         print(f"  {lumbar} lumbar vertebrae ({total} scans): counted {lumbar} in {right} ({right / total:.0%}); counted -> scans {spread}")
+    for lumbar in sorted({row["lumbar"] for row in rows}):
+        between = [row["count_levels_between"] for row in rows if row["lumbar"] == lumbar and row["count_levels_between"] is not None]
+        print(f"  {lumbar} lumbar vertebrae: the engine's count puts {np.median(between):.2f} levels between the two junctions "
+              f"(median; 5-95 %: {np.percentile(between, 5):.2f}-{np.percentile(between, 95):.2f}; {lumbar} if it counted them)")
     rib_errors = np.array([row["rib_l3_error_mm"] for row in rows if row["rib_l3_error_mm"] is not None])
     print(f"  L3 counted from the last rib, distance from the truth: median {np.median(rib_errors):.1f} mm, "
           f"more than {WRONG_VERTEBRA_MM:g} mm in {np.mean(rib_errors > WRONG_VERTEBRA_MM):.1%} of {len(rib_errors)} scans")
@@ -99,8 +108,8 @@ def report(rows: list[dict]) -> None:
     print(f"the shipped engine: coverage {len(found) / len(rows):.1%}; found on the wrong vertebra {wrong} of {len(found)}")
     for row in found:
         if row["error_mm"] > WRONG_VERTEBRA_MM:
-            print(f"    {row['case']}: {row['error_mm']:.1f} mm off, {row['lumbar']} lumbar vertebrae, counted {row['counted']}, "
-                  f"answer {row['answer_to_rib_l3_mm']} mm from L3 counted from the last rib")
+            distance = "no L3 counted from the last rib" if row["answer_to_rib_l3_mm"] is None else f"{row['answer_to_rib_l3_mm']:+.1f} mm from L3 counted from the last rib"
+            print(f"    {row['case']}: {row['error_mm']:.1f} mm off, {row['lumbar']} lumbar vertebrae, counted {row['counted']}, answer {distance}")
     for limit in RULE_LIMITS_MM:
         kept = [row for row in found if row["answer_to_rib_l3_mm"] is None or abs(row["answer_to_rib_l3_mm"]) <= limit]
         wrong = sum(row["error_mm"] > WRONG_VERTEBRA_MM for row in kept)
