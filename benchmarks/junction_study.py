@@ -36,8 +36,9 @@ DEVELOPMENT_DATA = (decision_study.DEFAULT_DATA[0], decision_study.DEFAULT_DATA[
 RULE_LIMITS_MM = (8.0, 10.0, 12.0, 15.0)
 
 
-def lumbar_count(stack_path: Path) -> int:
-    variants = dict(item.split("=", 1) for item in str(np.load(stack_path)["variants"]).split(";") if "=" in item)
+def lumbar_count(stack) -> int:
+    """The phantom's lumbar count, from a stack's recorded variants."""
+    variants = dict(item.split("=", 1) for item in str(stack["variants"]).split(";") if "=" in item)
     return int(variants["spine.lumbar_count"])
 
 
@@ -68,7 +69,8 @@ def main(argv=None) -> int:
         if not case.in_view:
             continue
         localisation = decision_study.decide_variant(case, model, decision_study.Variant())
-        above, below, centre = junction_map(junctions, np.load(path)["stacked"], torch.device("cpu"))
+        stack = np.load(path)
+        above, below, centre = junction_map(junctions, stack["stacked"], torch.device("cpu"))
         found = junction_rows(above, below)
         top, bottom = found["thoracolumbar"], found["lumbosacral"]
         counted = None if top is None or bottom is None else len(vertebra_centre_rows(centre, top, bottom, row_mm))
@@ -79,7 +81,7 @@ def main(argv=None) -> int:
         level_at = lambda row: float(np.interp(row, np.arange(len(levels)), levels))  # noqa: E731
         rows.append({
             "count_levels_between": None if top is None or bottom is None else level_at(bottom) - level_at(top),
-            "case": case.case_id, "status": localisation.status, "lumbar": lumbar_count(path), "counted": counted,
+            "case": case.case_id, "status": localisation.status, "lumbar": lumbar_count(stack), "counted": counted,
             "error_mm": abs(answer - case.true_row) * row_mm,
             "answer_to_rib_l3_mm": None if rib_l3 is None else (answer - rib_l3) * row_mm,
             "rib_l3_error_mm": None if rib_l3 is None else abs(rib_l3 - case.true_row) * row_mm,

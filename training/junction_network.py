@@ -3,7 +3,7 @@
 The engine's vertebra count (:class:`L3SpotterLib.networks.LevelMapNetwork`) regresses a smooth level per
 row. In a spine of four or six lumbar vertebrae those levels stretch or squeeze five levels over the
 vertebrae there are, anchored at the last rib and at the sacrum, so they cannot tell such a spine from a
-usual one (README, "Tried and not shipped": a lumbar count between the two junctions). This network is
+usual one (README, "Tried and not shipped": counting the lumbar vertebrae one by one). This network is
 the other kind of reading the README asks for: it finds the thoracolumbar junction, the lumbosacral
 junction and each vertebra's centre where they are, so the vertebrae between the junctions can be counted,
 and L3 found as the third below the last rib-bearing vertebra.
@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from L3SpotterLib.mobilenet import mobilenet_v2_features
-from L3SpotterLib.networks import ImageNetInput
+from L3SpotterLib.networks import ImageNetInput, width_pooled
+from L3SpotterLib.vertebra_count import padded_projection, per_row
 
 # The thoracolumbar junction (the disc below the last rib-bearing vertebra) lies half-way between the last
 # thoracic vertebra (level -3) and L1 (-2), whatever the number of vertebrae below it.
@@ -90,11 +91,7 @@ class JunctionNetwork(nn.Module):
         x16 = self.stride16(x8)
         x32 = self.stride32(x16)
         n_steps = x8.shape[2]
-        pooled = [
-            nn.functional.interpolate(torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1), size=n_steps, mode="linear", align_corners=False)
-            for x in (x8, x16, x32)
-        ]
-        sequence = self.reduce(torch.cat(pooled, dim=1))
+        sequence = self.reduce(torch.cat([width_pooled(x, n_steps) for x in (x8, x16, x32)], dim=1))
         along, _ = self.along_body(sequence.transpose(1, 2))
         fine_steps = x4.shape[2]
         along_fine = nn.functional.interpolate(along.transpose(1, 2), size=fine_steps, mode="linear", align_corners=False)
@@ -103,12 +100,11 @@ class JunctionNetwork(nn.Module):
 
 def junction_map(junction_network: torch.nn.Module, stacked_views: np.ndarray, device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(above, below, centre)`` per row: the probability that a row lies above the thoracolumbar junction,
-    below the lumbosacral junction, and at a vertebra's centre (see :class:`~networks.JunctionNetwork`)."""
-    padded, n_rows = _padded_input(junction_network, stacked_views)
+    below the lumbosacral junction, and at a vertebra's centre (see :class:`JunctionNetwork`)."""
     with torch.inference_mode():
-        output = junction_network(torch.from_numpy(padded).to(device)).float().cpu().numpy()[0]
+        output = junction_network(torch.from_numpy(padded_projection(junction_network, stacked_views)).to(device)).float().cpu().numpy()[0]
     probability = 1.0 / (1.0 + np.exp(-output))
-    return tuple(_per_row(junction_network, channel, n_rows) for channel in probability)
+    return tuple(per_row(channel, junction_network.OUTPUT_STRIDE, stacked_views.shape[1]) for channel in probability)
 
 
 def vertebra_centre_rows(centre: np.ndarray, first_row: float, last_row: float, row_mm: float) -> list[float]:
@@ -133,18 +129,3 @@ def junction_rows(above: np.ndarray, below: np.ndarray) -> dict[str, float | Non
         rows["lumbosacral"] = first - float((below[first] - 0.5) / max(below[first] - below[first - 1], 1e-9))
     return rows
 
-
-def _padded_input(network, stacked_views: np.ndarray) -> tuple[np.ndarray, int]:
-    multiple = network.INPUT_MULTIPLE
-    n_rows = stacked_views.shape[1]
-    padded_rows = int(np.ceil(n_rows / multiple) * multiple)
-    padded = np.zeros((1, stacked_views.shape[0], padded_rows, stacked_views.shape[2]), dtype=np.float32)
-    padded[0, :, :n_rows] = stacked_views
-    return padded, n_rows
-
-
-def _per_row(network, values: np.ndarray, n_rows: int) -> np.ndarray:
-    # Output step i describes rows 8 i .. 8 i + 7, centred on 8 i + 3.5.
-    stride = network.OUTPUT_STRIDE
-    centres = np.arange(len(values)) * stride + (stride - 1) / 2.0
-    return np.interp(np.arange(n_rows, dtype=float), centres, values).astype(np.float32)

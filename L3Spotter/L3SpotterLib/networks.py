@@ -134,10 +134,13 @@ class LevelMapNetwork(nn.Module):
         x16 = self.stride16(x8)
         x32 = self.stride32(x16)
         n_steps = x8.shape[2]
-        pooled = [
-            nn.functional.interpolate(torch.cat([x.mean(dim=3), x.amax(dim=3)], dim=1), size=n_steps, mode="linear", align_corners=False)
-            for x in (x8, x16, x32)
-        ]
-        sequence = self.reduce(torch.cat(pooled, dim=1))
+        sequence = self.reduce(torch.cat([width_pooled(x, n_steps) for x in (x8, x16, x32)], dim=1))
         along, _ = self.along_body(sequence.transpose(1, 2))
         return self.out(along.transpose(1, 2))
+
+
+def width_pooled(features: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """``[batch, channels, rows, width]`` features pooled over the width (mean and max, ``2 * channels``)
+    and brought to ``n_steps`` values along the rows."""
+    pooled = torch.cat([features.mean(dim=3), features.amax(dim=3)], dim=1)
+    return nn.functional.interpolate(pooled, size=n_steps, mode="linear", align_corners=False)

@@ -71,19 +71,28 @@ class CountReading:
 
 def level_map(network: torch.nn.Module, stacked_views: np.ndarray, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """``(levels, region_probability)`` per row of a ``[views, rows, width]`` projection."""
-    stride, multiple = network.OUTPUT_STRIDE, network.INPUT_MULTIPLE
-    n_rows = stacked_views.shape[1]
-    padded_rows = int(np.ceil(n_rows / multiple) * multiple)
-    padded = np.zeros((1, stacked_views.shape[0], padded_rows, stacked_views.shape[2]), dtype=np.float32)
-    padded[0, :, :n_rows] = stacked_views
     with torch.inference_mode():
-        output = network(torch.from_numpy(padded).to(device)).float().cpu().numpy()[0]
-    # Output step i describes rows 8 i .. 8 i + 7, centred on 8 i + 3.5.
-    centres = np.arange(output.shape[1]) * stride + (stride - 1) / 2.0
-    rows = np.arange(n_rows, dtype=float)
-    levels = np.interp(rows, centres, output[0])
-    region = 1.0 / (1.0 + np.exp(-np.interp(rows, centres, output[1])))
+        output = network(torch.from_numpy(padded_projection(network, stacked_views)).to(device)).float().cpu().numpy()[0]
+    n_rows = stacked_views.shape[1]
+    levels = per_row(output[0], network.OUTPUT_STRIDE, n_rows)
+    region = 1.0 / (1.0 + np.exp(-per_row(output[1], network.OUTPUT_STRIDE, n_rows)))
     return levels.astype(np.float32), region.astype(np.float32)
+
+
+def padded_projection(network: torch.nn.Module, stacked_views: np.ndarray) -> np.ndarray:
+    """``[1, views, rows, width]``: the projection padded with air to a multiple of the network's input rows."""
+    multiple = network.INPUT_MULTIPLE
+    n_rows = stacked_views.shape[1]
+    padded = np.zeros((1, stacked_views.shape[0], int(np.ceil(n_rows / multiple) * multiple), stacked_views.shape[2]), dtype=np.float32)
+    padded[0, :, :n_rows] = stacked_views
+    return padded
+
+
+def per_row(values: np.ndarray, stride: int, n_rows: int) -> np.ndarray:
+    """One value per row ``0 .. n_rows - 1`` from one per ``stride`` rows, interpolated linearly."""
+    # Output step i describes rows stride i .. stride i + stride - 1, centred on stride i + (stride - 1) / 2.
+    centres = np.arange(len(values)) * stride + (stride - 1) / 2.0
+    return np.interp(np.arange(n_rows, dtype=float), centres, values)
 
 
 def blank_view(stacked_views: np.ndarray, keep: str, views: list[str]) -> np.ndarray:
