@@ -73,32 +73,28 @@ def validation_errors(network: nn.Module, projections: list[TrainingProjection],
     return {"level_error_vertebrae": level_error, "region_error": region_error, "score": level_error + region_error}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.train_count", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("card", help="the model card to attach the count to (its views and grid are used)")
+def add_whole_projection_arguments(parser: argparse.ArgumentParser, steps: int, lr: float, validate_every: int, patience: int) -> None:
+    """The data, fit and machine options shared by the networks that read a whole projection (the count,
+    and the junction experiment's network)."""
     parser.add_argument("--data", action="append", required=True, help="training data (repeatable): phantoms:..., non_anatomical:COUNT[:SEED], folders")
     parser.add_argument("--val-data", action="append", required=True, help="validation data (same forms)")
-    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--validate-every", type=int, default=250)
-    parser.add_argument("--patience", type=int, default=6)
-    parser.add_argument("--max-minutes", type=float, default=None)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--validate-every", type=int, default=validate_every)
+    parser.add_argument("--patience", type=int, default=patience)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for torch (default: every core)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cache-dir", default="cache/projections")
     parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--pretrained", default="imagenet",
-                        help="imagenet, none, or a model card whose vertebra count to start from (fine-tuning)")
     parser.add_argument("--intensity-randomization", type=float, default=0.5)
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    device = choose_device(args.device)
 
-    card_path = resolve_card_path(args.card)
-    card = read_card(card_path)
+
+def load_whole_projections(args, card) -> tuple[list, list, list[TrainingProjection], list[TrainingProjection]]:
+    """``(training scans, validation scans, their projections...)`` on ``card``'s views and grid. Training
+    phantoms get the randomised intensities; validation phantoms keep realistic ones."""
     spec = ProjectionSpec(views=tuple(card.views), grid=card.grid, phantom_voxel_mm=2.0, phantom_intensity_randomization=args.intensity_randomization)
     validation_spec = ProjectionSpec(views=tuple(card.views), grid=card.grid, phantom_voxel_mm=2.0)
     training = [scan for data in args.data for scan in read_data_spec(data, keep_out_of_view=True)]
@@ -106,6 +102,23 @@ def main(argv=None) -> int:
     print(f"{len(training)} training and {len(validation)} validation scans", file=sys.stderr)
     train_projections = load_projections(training, spec, Path(args.cache_dir), workers=args.workers)
     val_projections = load_projections(validation, validation_spec, Path(args.cache_dir), workers=args.workers)
+    return training, validation, train_projections, val_projections
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.train_count", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("card", help="the model card to attach the count to (its views and grid are used)")
+    add_whole_projection_arguments(parser, steps=2500, lr=5e-4, validate_every=250, patience=6)
+    parser.add_argument("--max-minutes", type=float, default=None)
+    parser.add_argument("--pretrained", default="imagenet",
+                        help="imagenet, none, or a model card whose vertebra count to start from (fine-tuning)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = choose_device(args.device)
+
+    card_path = resolve_card_path(args.card)
+    card = read_card(card_path)
+    training, validation, train_projections, val_projections = load_whole_projections(args, card)
 
     torch.manual_seed(args.seed)
     network = LevelMapNetwork(n_views=len(card.views))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -28,13 +27,13 @@ from torch import nn
 from L3SpotterLib.inference import choose_device
 from L3SpotterLib.atomic_files import atomic_write_text
 from L3SpotterLib.model_card import load_vertebra_count, read_card, resolve_card_path, write_weights
+from L3SpotterLib.vertebra_count import first_crossing
 from L3SpotterLib.vertebral_levels import LEVEL_MAX, LEVEL_MIN, row_levels
 
-from .annotations import read_data_spec
 from .count_sampler import STRIP_ROWS, CountSampler
 from .fit_loop import FitConfig, fit
 from .junction_network import THORACOLUMBAR_JUNCTION_LEVEL, JunctionNetwork, junction_map, lumbosacral_junction_level
-from .projection_cache import ProjectionSpec, load_projections
+from .train_count import add_whole_projection_arguments, load_whole_projections
 
 
 def lumbar_count_of(scan) -> int | None:
@@ -118,7 +117,7 @@ def validation_errors(junctions, projections, lumbar_counts, row_mm: float, devi
             if lumbar != 5:
                 lumbar_right_transitional.append(counted == lumbar)
         for name, level in (("thoracolumbar", THORACOLUMBAR_JUNCTION_LEVEL), ("lumbosacral", lumbosacral_junction_level(lumbar))):
-            true_row = _crossing(truth, level)
+            true_row = first_crossing(np.arange(len(truth), dtype=float), truth, level)
             if true_row is not None and found[name] is not None:
                 distances[name].append(abs(found[name] - true_row) * row_mm)
                 if name == "lumbosacral" and lumbar != 5:
@@ -130,33 +129,11 @@ def validation_errors(junctions, projections, lumbar_counts, row_mm: float, devi
     return result
 
 
-def _crossing(levels: np.ndarray, value: float) -> float | None:
-    above = np.nonzero(levels > value)[0]
-    if len(above) == 0 or above[0] == 0:
-        return None
-    index = int(above[0])
-    low, high = levels[index - 1], levels[index]
-    return float(index - 1 + (value - low) / max(high - low, 1e-9))
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.train_junctions", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("card", help="the model card whose vertebra count the network starts from")
     parser.add_argument("--out", required=True, help="folder for junctions.pt and junctions.json")
-    parser.add_argument("--data", action="append", required=True, help="training data (repeatable): phantoms:..., non_anatomical:COUNT[:SEED]")
-    parser.add_argument("--val-data", action="append", required=True, help="validation data (phantoms)")
-    parser.add_argument("--steps", type=int, default=800)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--validate-every", type=int, default=200)
-    parser.add_argument("--patience", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--cache-dir", default="cache/projections")
-    parser.add_argument("--checkpoint", default=None)
-    parser.add_argument("--intensity-randomization", type=float, default=0.5)
+    add_whole_projection_arguments(parser, steps=800, lr=1e-3, validate_every=200, patience=4)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = choose_device(args.device)
@@ -166,13 +143,7 @@ def main(argv=None) -> int:
     count = load_vertebra_count(card_path, card)
     if count is None:
         parser.error(f"{card_path} has no vertebra count to read the junctions from")
-    spec = ProjectionSpec(views=tuple(card.views), grid=card.grid, phantom_voxel_mm=2.0, phantom_intensity_randomization=args.intensity_randomization)
-    validation_spec = ProjectionSpec(views=tuple(card.views), grid=card.grid, phantom_voxel_mm=2.0)
-    training = [scan for data in args.data for scan in read_data_spec(data, keep_out_of_view=True)]
-    validation = [scan for data in args.val_data for scan in read_data_spec(data, keep_out_of_view=True)]
-    print(f"{len(training)} training and {len(validation)} validation scans", file=sys.stderr)
-    train_projections = load_projections(training, spec, Path(args.cache_dir), workers=args.workers)
-    val_projections = load_projections(validation, validation_spec, Path(args.cache_dir), workers=args.workers)
+    training, validation, train_projections, val_projections = load_whole_projections(args, card)
     train_lumbar = [lumbar_count_of(scan) for scan in training]
     val_lumbar = [lumbar_count_of(scan) for scan in validation]
 

@@ -63,7 +63,7 @@ class CountReading:
         levels = self.levels[first : last + 1]
         found = {}
         for level in range(int(np.ceil(COUNTED_REGION[0])), int(np.floor(COUNTED_REGION[1])) + 1):
-            crossing = _first_crossing(rows, levels, float(level))
+            crossing = first_crossing(rows, levels, float(level))
             if crossing is not None:
                 found[usual_level_name(level)] = crossing
         return found
@@ -125,7 +125,7 @@ def read_count(levels: np.ndarray, region_probability: np.ndarray, row_mm: float
     if backward > MAX_BACKWARD_FRACTION:
         problems.append(f"the count runs backwards over {backward:.0%} of the spine")
     ordered_rows, ordered_levels = (rows, region_levels) if slope > 0 else (rows[::-1], region_levels[::-1])
-    l3_row = _first_crossing(ordered_rows, ordered_levels, 0.0)
+    l3_row = first_crossing(ordered_rows, ordered_levels, 0.0)
     return CountReading(levels, region_probability, run, l3_row, mm_per_level, backward, orientation, problems)
 
 
@@ -141,7 +141,7 @@ def _longest_run(mask: np.ndarray) -> tuple[int, int] | None:
     return best
 
 
-def _first_crossing(rows: np.ndarray, levels: np.ndarray, value: float) -> float | None:
+def first_crossing(rows: np.ndarray, levels: np.ndarray, value: float) -> float | None:
     """The first row where ``levels`` (listed in ``rows`` order) reach ``value`` going up, interpolated."""
     above = levels >= value
     if not above.any() or above.all():
