@@ -108,6 +108,7 @@ class CaseEvidence:
     tops: np.ndarray
     predictions: np.ndarray
     counts: dict
+    vertebra_phase: float | None = None
 
 
 def gather_evidence(paths: list[Path], model) -> list[CaseEvidence]:
@@ -121,7 +122,8 @@ def gather_evidence(paths: list[Path], model) -> list[CaseEvidence]:
         counts = pipeline._count_readings(stacked, model)
         tops, predictions = pipeline.window_predictions(stacked, model, card.default_stride_px)
         ramp = match_ramp(tops, predictions, card.window_height_px, stacked.shape[1], card.row_mm, card.confidence_threshold)
-        evidence.append(CaseEvidence(path.stem, bool(data["in_view"]), float(data["true_row"]), stacked.shape[1], ramp, tops, predictions, counts))
+        phase = pipeline.phase_at(stacked, ramp, card.row_mm)
+        evidence.append(CaseEvidence(path.stem, bool(data["in_view"]), float(data["true_row"]), stacked.shape[1], ramp, tops, predictions, counts, phase))
     return evidence
 
 
@@ -134,6 +136,7 @@ class Variant:
     agreement_levels: float | None = None
     single_reading_levels: float | None = None
     max_window_spread_mm: float | None = None
+    min_vertebra_phase: float | None = None
 
 
 def decide_variant(case: CaseEvidence, model, variant: Variant):
@@ -141,9 +144,10 @@ def decide_variant(case: CaseEvidence, model, variant: Variant):
     from L3SpotterLib import pipeline
 
     localisation = pipeline.Localisation.from_ramp(case.ramp, case.tops, case.predictions, case.counts)
+    localisation.vertebra_phase = case.vertebra_phase
     counts = None if case.counts is None else {name: reading for name, reading in case.counts.items() if name in variant.readings}
     limits = {"AGREEMENT_LEVELS": variant.agreement_levels, "SINGLE_READING_LEVELS": variant.single_reading_levels,
-              "MAX_WINDOW_SPREAD_MM": variant.max_window_spread_mm}
+              "MAX_WINDOW_SPREAD_MM": variant.max_window_spread_mm, "MIN_VERTEBRA_PHASE": variant.min_vertebra_phase}
     saved = {name: getattr(pipeline, name) for name in limits}
     for name, value in limits.items():
         if value is not None:
@@ -189,6 +193,9 @@ def study(evidence: list[CaseEvidence], model, variants: dict) -> None:
 # The rules as shipped, and what each of their parts is worth: the same scans decided without it.
 VARIANTS = {
     "shipped rules": Variant(),
+    "without the disc rule": Variant(min_vertebra_phase=0.0),
+    "disc rule at 0.1": Variant(min_vertebra_phase=0.1),
+    "disc rule at 0.2": Variant(min_vertebra_phase=0.2),
     "without the window spread": Variant(max_window_spread_mm=float("inf")),
     "every reading within 0.5 (the rule before)": Variant(single_reading_levels=0.5, max_window_spread_mm=float("inf")),
     "every reading within 0.5, with the window spread": Variant(single_reading_levels=0.5),

@@ -70,9 +70,9 @@ def ramp_at(row, confidence=0.99, n_rows=400, position="inside"):
     return RampMatch(row, confidence, 1.0, confidence, position, edge)
 
 
-def decided(ramp, counts, n_rows=400, threshold=0.95):
+def decided(ramp, counts, n_rows=400, threshold=0.95, vertebra_phase=None):
     localisation = Localisation(STATUS_FOUND, ramp.l3_row, ramp.l3_position, ramp.confidence, ramp.edge_distance_mm, ramp,
-                                np.zeros(1), np.zeros(1))
+                                np.zeros(1), np.zeros(1), vertebra_phase=vertebra_phase)
     decide(localisation, counts, ROW_MM, threshold, n_rows)
     return localisation
 
@@ -156,6 +156,19 @@ def test_windows_that_scatter_about_a_clean_ramp_make_the_answer_uncertain():
     )
     tight = RampMatch(200.0, 0.99, 1.0, 0.99, "inside", 200.0 * ROW_MM, window_spread_mm=2.9)
     assert decided(tight, agreeing).status == STATUS_FOUND
+
+
+def test_an_answer_on_a_disc_is_uncertain_and_one_on_a_body_is_found():
+    agreeing = readings(both={"l3_row": 200.0}, frontal_only={"l3_row": 200.0}, lateral_only={"l3_row": 200.0})
+    on_a_disc = decided(ramp_at(200.0), agreeing, vertebra_phase=0.12)
+    assert on_a_disc.status == STATUS_UNCERTAIN
+    assert on_a_disc.message == (
+        "the answer lies on a disc or an endplate, not on a vertebral body (0.12 of a vertebra from the nearest disc "
+        "in the projection, less than 0.15): it may be half a vertebra off"
+    )
+    assert decided(ramp_at(200.0), agreeing, vertebra_phase=0.15).status == STATUS_FOUND
+    # No discs to read (the answer too near an edge to fit them): the other rules decide alone.
+    assert decided(ramp_at(200.0), agreeing, vertebra_phase=None).status == STATUS_FOUND
 
 
 def test_every_reading_apart_from_the_answer_is_named():

@@ -48,6 +48,7 @@ class CaseOutcome:
     # whole: L3 wholly in the scan; cut: partly in it (the chest CT that ends in L3); absent: none of it.
     l3_visibility: str = ""
     window_spread_mm: float | None = None  # the windows' scatter about the answer (pipeline.MAX_WINDOW_SPREAD_MM)
+    vertebra_phase: float | None = None  # the answer between two discs: 0 on one (pipeline.MIN_VERTEBRA_PHASE)
 
 
 # Each worker process loads the models once.
@@ -131,7 +132,7 @@ def score(case_id: str, under_test: ScanUnderTest, result) -> CaseOutcome:
         status=result.status, l3_slice=result.l3_slice, l3_z_ras_mm=result.l3_z_ras_mm, confidence=result.confidence,
         l3_position=result.l3_position, edge_distance_mm=result.edge_distance_mm, slice_thickness_mm=thickness, error_mm=error_mm,
         error_slices=error_slices, variants=under_test.variants, message=result.message, l3_visibility=under_test.visibility,
-        window_spread_mm=result.window_spread_mm,
+        window_spread_mm=result.window_spread_mm, vertebra_phase=result.vertebra_phase,
     )
 
 
@@ -268,6 +269,7 @@ def read_outcomes_csv(path: Path) -> list[CaseOutcome]:
                 edge_distance_mm=number(row["edge_distance_mm"]), slice_thickness_mm=float(row["slice_thickness_mm"]),
                 error_mm=number(row["error_mm"]), error_slices=number(row["error_slices"]), variants=row["variants"],
                 message=row["message"], l3_visibility=row["l3_visibility"], window_spread_mm=number(row.get("window_spread_mm", "")),
+                vertebra_phase=number(row.get("vertebra_phase", "")),
             )
             for row in csv.DictReader(stream)
         ]

@@ -135,6 +135,7 @@ class L3Detector:
             message=localisation.message,
             confidence=round(localisation.confidence, 4),
             window_spread_mm=None if localisation.ramp.window_spread_mm is None else round(localisation.ramp.window_spread_mm, 2),
+            vertebra_phase=None if localisation.vertebra_phase is None else round(localisation.vertebra_phase, 3),
             l3_position=localisation.l3_position,
             edge_distance_mm=None if localisation.edge_distance_mm is None else round(localisation.edge_distance_mm, 2),
             slice_axis=geometry.describe_slice_axis(),

@@ -11,7 +11,9 @@ The answer is ``found`` only when the evidence agrees:
    vertebral level from the scan's edges (:func:`ramp_correlation.count_checkable`);
 2. the windows that hold L3 agree on its row: their median distance from the answer is at most
    ``MAX_WINDOW_SPREAD_MM`` (:func:`ramp_correlation.window_spread_mm`);
-3. where the card has a vertebra count, the count is sound (a spine counted at a plausible rate, head up),
+3. the answer lies on a vertebral body, not on a disc: its phase between the discs found near it in the
+   projection is at least ``MIN_VERTEBRA_PHASE`` (:func:`vertebra_phase.vertebra_phase`);
+4. where the card has a vertebra count, the count is sound (a spine counted at a plausible rate, head up),
    and at the ramp's answer its three readings (both views, the frontal view alone and the lateral view
    alone) give L3: their mean level within half a vertebra, and none of them more than three quarters of
    a vertebra away.
@@ -33,6 +35,7 @@ from .output_curve import OutputCurve, correct_predictions, curve_from_card_fiel
 from .ramp_correlation import EDGE_FULL_CONFIDENCE_MM, RampMatch, count_checkable, match_ramp
 from .result import STATUS_FOUND, STATUS_NOT_IN_VIEW, STATUS_UNCERTAIN
 from .vertebra_count import VIEW_VARIANTS, CountReading, blank_view, level_map, read_count
+from .vertebra_phase import vertebra_phase
 from .windows import window_tops
 
 # The ramp's answer agrees with the count when the mean of the count's three readings there is L3 within
@@ -47,6 +50,12 @@ SINGLE_READING_LEVELS = 0.75
 # (benchmarks/decision_study.py); on the in-distribution calibration set, 157 of 159 answers have 3 mm or less
 # (docs/results/calibration_set.csv).
 MAX_WINDOW_SPREAD_MM = 3.0
+# An answer closer to a disc than this share of a vertebra (the spacing of the discs found near it) lies on
+# the disc or an endplate, not on L3's body: half a vertebra off, or at best on no slice to measure. The
+# confidently wrong answers left on the shifted family's development draws (four-lumbar spines, where the
+# windows and the count agree on an answer half a vertebra high) have 0.11-0.12; 95 % of the answers on
+# the right vertebra have more than 0.16 (benchmarks/answer_probes.py).
+MIN_VERTEBRA_PHASE = 0.15
 # L3 is the third lumbar vertebra counted from the thoracolumbar junction: the count can only apply that
 # rule when the scan shows the last thoracic vertebra (level -3, T12 in a usual spine). A scan that starts
 # lower is counted from the sacrum alone, which a sixth lumbar vertebra (6 % of people) fools.
@@ -126,6 +135,7 @@ class Localisation:
     count: CountReading | None = None  # both views
     view_levels_at_answer: dict = field(default_factory=dict)  # reading -> level at l3_row
     upside_down: bool = False
+    vertebra_phase: float | None = None  # the answer between two discs: 0 on a disc, 0.5 mid-body
 
     @property
     def message(self) -> str:
@@ -164,8 +174,16 @@ def locate(stacked_views: np.ndarray, model: LoadedModel, stride_px: int | None 
     card = model.card
     ramp = match_ramp(tops, predictions, card.window_height_px, stacked_views.shape[1], card.row_mm, card.confidence_threshold)
     localisation = Localisation.from_ramp(ramp, tops, predictions, counts)
+    localisation.vertebra_phase = phase_at(stacked_views, ramp, card.row_mm)
     decide(localisation, counts, card.row_mm, card.confidence_threshold, stacked_views.shape[1])
     return localisation
+
+
+def phase_at(stacked_views: np.ndarray, ramp: RampMatch, row_mm: float) -> float | None:
+    """The ramp's answer's phase between the discs (None when the answer is outside the scan)."""
+    if ramp.l3_row is None or ramp.l3_position in ("above_scan", "below_scan"):
+        return None
+    return vertebra_phase(stacked_views, ramp.l3_row, row_mm)
 
 
 def _count_readings(stacked_views: np.ndarray, model: LoadedModel) -> dict[str, CountReading] | None:
@@ -222,6 +240,8 @@ def decide(localisation: Localisation, counts: dict[str, CountReading] | None, r
         reasons.append(f"confidence {ramp.confidence:.2f} is below the model's threshold {threshold:.2f}")
     if _windows_scatter(ramp):
         reasons.append(_scatter_reason(ramp.window_spread_mm))
+    if _on_a_disc(localisation):
+        reasons.append(_disc_reason(localisation.vertebra_phase))
     if reasons:
         localisation.status = STATUS_UNCERTAIN
 
@@ -241,6 +261,20 @@ def decide_from_ramp_alone(localisation: Localisation, threshold: float) -> None
     elif _windows_scatter(ramp):
         localisation.status = STATUS_UNCERTAIN
         reasons.append(_scatter_reason(ramp.window_spread_mm))
+    elif _on_a_disc(localisation):
+        localisation.status = STATUS_UNCERTAIN
+        reasons.append(_disc_reason(localisation.vertebra_phase))
+
+
+def _on_a_disc(localisation: Localisation) -> bool:
+    return localisation.vertebra_phase is not None and localisation.vertebra_phase < MIN_VERTEBRA_PHASE
+
+
+def _disc_reason(phase: float) -> str:
+    return (
+        f"the answer lies on a disc or an endplate, not on a vertebral body ({phase:.2f} of a vertebra from the nearest "
+        f"disc in the projection, less than {MIN_VERTEBRA_PHASE:.2f}): it may be half a vertebra off"
+    )
 
 
 def _windows_scatter(ramp: RampMatch) -> bool:

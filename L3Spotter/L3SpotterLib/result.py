@@ -52,6 +52,8 @@ class DetectionResult:
     confidence: float | None = None
     # How far (median, mm) the rows implied by the windows holding L3 lie from the answer: its precision.
     window_spread_mm: float | None = None
+    # Where the answer lies between the discs found near it in the projection: 0 on a disc, 0.5 mid-body.
+    vertebra_phase: float | None = None
     l3_position: str = "unknown"
     edge_distance_mm: float | None = None
     slice_axis: dict | None = None
