@@ -75,13 +75,17 @@ def rule_table(name: str, rows: list[dict], key: str, limits, keep) -> None:
 def describe(rows: list[dict], key: str, what: str) -> None:
     print(f"  {what}")
     for lumbar in sorted({row["lumbar"] for row in rows}):
-        values = [row[key] for row in rows if row["lumbar"] == lumbar]
+        values = [row[key] for row in rows if row["lumbar"] == lumbar and row[key] is not None]
         print(f"    {lumbar} lumbar vertebrae ({len(values)}): 10/50/90 %: " + " / ".join(f"{v:+.1f}" for v in np.percentile(values, [10, 50, 90])))
-    right = [row[key] for row in rows if row["status"] == "found" and row["error_mm"] <= WRONG_VERTEBRA_MM]
+    right = [row[key] for row in rows if row["status"] == "found" and row["error_mm"] <= WRONG_VERTEBRA_MM and row[key] is not None]
     print("    found on the right vertebra: 5/50/95 %: " + " / ".join(f"{v:+.2f}" for v in np.percentile(right, [5, 50, 95])))
     for row in rows:
         if row["status"] == "found" and row["error_mm"] > WRONG_VERTEBRA_MM:
-            print(f"    found, wrong: {row['case']} ({row['lumbar']} lumbar, {row['signed_error_mm']:+.1f} mm): {row[key]:+.2f}")
+            value = "none read" if row[key] is None else f"{row[key]:+.2f}"
+            print(f"    found, wrong: {row['case']} ({row['lumbar']} lumbar, {row['signed_error_mm']:+.1f} mm): {value}")
+    missing = sum(row[key] is None for row in rows)
+    if missing:
+        print(f"    not read (too little projection around the answer): {missing} answers")
 
 
 def main(argv=None) -> int:
@@ -131,7 +135,8 @@ def main(argv=None) -> int:
         rule_table("'uncertain' when it moves more than (mm)", rows, key, (4, 6, 8), lambda value, limit: abs(value) <= limit)
     print("Vertebra phase: where the answer lies between the discs found near it (0 on a disc, 0.5 mid-body)")
     describe(rows, "phase", "phase of the answer")
-    rule_table("'uncertain' when the phase is below", rows, "phase", (0.1, 0.15, 0.2, 0.25), lambda value, limit: value >= limit)
+    # As in the engine, an answer whose discs cannot be read is not held back by the rule.
+    rule_table("'uncertain' when the phase is below", rows, "phase", (0.1, 0.15, 0.2, 0.25), lambda value, limit: value is None or value >= limit)
     return 0
 
 

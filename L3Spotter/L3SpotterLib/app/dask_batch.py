@@ -6,8 +6,8 @@ result's JSON and its QC picture; this process alone writes the output folder, t
 ids, one ``results.csv``, each file written atomically, and a rerun goes on from the finished cases.
 
 A task whose worker dies is retried on another worker by the scheduler. A local cluster allows one retry
-(``distributed.scheduler.allowed-failures`` = 1): a case that kills two workers is recorded as an error,
-not lost, and the batch goes on. On an existing cluster that number is the cluster's own setting.
+(``distributed.scheduler.allowed-failures`` = 1) and gives each worker one case at a time: a case that
+kills two workers is recorded as an error, not lost, and the batch goes on. On an existing cluster that number is the cluster's own setting.
 
 Dask is only needed for these options (``pip install "dask[distributed]"``); the rest of L3Spotter runs
 without it.
@@ -56,7 +56,11 @@ def local_cluster_client(n_workers: int):
     import dask
     from distributed import Client, LocalCluster
 
-    dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_WORKER_DEATHS_PER_CASE})
+    # One case per worker at a time (Dask's default saturation, 1.1, sends a second case to a one-thread
+    # worker): a worker's death then counts against the case that killed it only, never against an
+    # innocent case queued behind it, which two deaths would otherwise make an error too.
+    dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_WORKER_DEATHS_PER_CASE,
+                     "distributed.scheduler.worker-saturation": 1.0})
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
     return Client(cluster)
 
