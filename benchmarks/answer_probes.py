@@ -24,7 +24,6 @@ becomes ``found``"). The engine is measured here without that rule.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -36,7 +35,6 @@ sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO), str(REPO / "benchmarks")]
 import decision_study  # noqa: E402
 from junction_study import DEVELOPMENT_DATA, lumbar_count  # noqa: E402
 from L3SpotterLib.vertebra_phase import vertebra_phase  # noqa: E402
-from training.annotations import read_data_spec  # noqa: E402
 from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
 
 # The probes are measured against the engine as it was before the disc rule (the phase) joined it.
@@ -90,19 +88,9 @@ def describe(rows: list[dict], key: str, what: str) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(REPO / "L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json"))
-    parser.add_argument("--cache", default=str(REPO / "cache/decision_study"))
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    decision_study.add_single_model_arguments(parser)
     args = parser.parse_args(argv)
-
-    import torch
-
-    from L3SpotterLib import pipeline
-
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    scans = [scan for spec in DEVELOPMENT_DATA for scan in read_data_spec(spec, keep_out_of_view=True)]
-    paths = decision_study.build_stacks(scans, args.model, Path(args.cache), args.workers)
-    model = pipeline.LoadedModel.load(args.model, device="cpu")
+    paths, model = decision_study.stacks_and_model(args, DEVELOPMENT_DATA)
     row_mm = model.card.row_mm
 
     rows = []

@@ -143,8 +143,7 @@ def decide_variant(case: CaseEvidence, model, variant: Variant):
     """The pipeline's decision under ``variant``'s readings and limits."""
     from L3SpotterLib import pipeline
 
-    localisation = pipeline.Localisation.from_ramp(case.ramp, case.tops, case.predictions, case.counts)
-    localisation.vertebra_phase = case.vertebra_phase
+    localisation = pipeline.Localisation.from_ramp(case.ramp, case.tops, case.predictions, case.counts, case.vertebra_phase)
     counts = None if case.counts is None else {name: reading for name, reading in case.counts.items() if name in variant.readings}
     limits = {"AGREEMENT_LEVELS": variant.agreement_levels, "SINGLE_READING_LEVELS": variant.single_reading_levels,
               "MAX_WINDOW_SPREAD_MM": variant.max_window_spread_mm, "MIN_VERTEBRA_PHASE": variant.min_vertebra_phase}
@@ -203,6 +202,29 @@ VARIANTS = {
     "window spread 2.5 mm": Variant(max_window_spread_mm=2.5),
     "window spread 3.5 mm": Variant(max_window_spread_mm=3.5),
 }
+
+
+# The 600 shifted development scans with L3 in view (no narrow reconstructions): what the studies of one
+# model's answers read (benchmarks/junction_study.py, benchmarks/answer_probes.py).
+SHIFTED_IN_VIEW_DATA = (DEFAULT_DATA[0], DEFAULT_DATA[2])
+
+
+def add_single_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=str(REPO / "L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json"))
+    parser.add_argument("--cache", default=str(REPO / "cache/decision_study"))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+
+
+def stacks_and_model(args, data=SHIFTED_IN_VIEW_DATA) -> tuple[list[Path], object]:
+    """The cached stacks of ``data`` (computed where missing) and ``args.model`` loaded on the CPU."""
+    import torch
+
+    from L3SpotterLib.pipeline import LoadedModel
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    scans = [scan for spec in data for scan in read_data_spec(spec, keep_out_of_view=True)]
+    paths = build_stacks(scans, args.model, Path(args.cache), args.workers)
+    return paths, LoadedModel.load(args.model, device="cpu")
 
 
 def main(argv=None) -> int:

@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO), str(REPO / "benchmarks")]
 
 import decision_study  # noqa: E402
+from answer_probes import HOLDING_FRACTIONS  # noqa: E402
 from junction_study import lumbar_count  # noqa: E402
 from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
 
@@ -51,7 +52,6 @@ TRAINING_DATA = (
     "phantoms:300:400000:distribution=randomized,fov_profile=archive,coarse_pixel_mm=1.5,lumbar_count=6",
     "phantoms:200:410000:distribution=randomized,fov_profile=archive,coarse_pixel_mm=1.5,lumbar_count=4",
 )
-HOLDING_FRACTIONS = np.linspace(0.2, 0.8, 7)
 NEAR_MM, SPLIT_BAND_MM, SPLIT_RANGE_MM = 8.0, 14.0, (14.0, 44.0)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import sys
 from pathlib import Path
 
@@ -29,10 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO), str(REPO / "benchmarks")]
 
 import decision_study  # noqa: E402
-from training.annotations import read_data_spec  # noqa: E402
 from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
 
-DEVELOPMENT_DATA = (decision_study.DEFAULT_DATA[0], decision_study.DEFAULT_DATA[2])
+DEVELOPMENT_DATA = decision_study.SHIFTED_IN_VIEW_DATA
 RULE_LIMITS_MM = (8.0, 10.0, 12.0, 15.0)
 
 
@@ -45,20 +43,14 @@ def lumbar_count(stack) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--junctions", required=True, help="junctions.pt written by python -m training.train_junctions")
-    parser.add_argument("--model", default=str(REPO / "L3Spotter/Resources/Models/l3spotter_mobilenet_v2.json"))
-    parser.add_argument("--cache", default=str(REPO / "cache/decision_study"))
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    decision_study.add_single_model_arguments(parser)
     args = parser.parse_args(argv)
 
     import torch
 
-    from L3SpotterLib import pipeline
     from training.junction_network import JunctionNetwork, junction_map, junction_rows, vertebra_centre_rows
 
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
-    scans = [scan for spec in DEVELOPMENT_DATA for scan in read_data_spec(spec, keep_out_of_view=True)]
-    paths = decision_study.build_stacks(scans, args.model, Path(args.cache), args.workers)
-    model = pipeline.LoadedModel.load(args.model, device="cpu")
+    paths, model = decision_study.stacks_and_model(args, DEVELOPMENT_DATA)
     junctions = JunctionNetwork(n_views=len(model.card.views))
     junctions.load_state_dict(torch.load(args.junctions, map_location="cpu", weights_only=True))
     junctions.eval()

@@ -142,12 +142,13 @@ class Localisation:
         return "; ".join(self.reasons)
 
     @classmethod
-    def from_ramp(cls, ramp: RampMatch, tops: np.ndarray, predictions: np.ndarray, counts: dict | None) -> "Localisation":
+    def from_ramp(cls, ramp: RampMatch, tops: np.ndarray, predictions: np.ndarray, counts: dict | None,
+                  vertebra_phase: float | None = None) -> "Localisation":
         """The ramp's answer, ``found`` until :func:`decide` weighs the rest of the evidence."""
         return cls(
             status=STATUS_FOUND, l3_row=ramp.l3_row, l3_position=ramp.l3_position, confidence=ramp.confidence,
             edge_distance_mm=ramp.edge_distance_mm, ramp=ramp, tops=tops, predictions=predictions,
-            count=None if counts is None else counts["both"],
+            count=None if counts is None else counts["both"], vertebra_phase=vertebra_phase,
         )
 
 
@@ -173,8 +174,7 @@ def locate(stacked_views: np.ndarray, model: LoadedModel, stride_px: int | None 
     tops, predictions = window_predictions(stacked_views, model, stride_px, progress=progress)
     card = model.card
     ramp = match_ramp(tops, predictions, card.window_height_px, stacked_views.shape[1], card.row_mm, card.confidence_threshold)
-    localisation = Localisation.from_ramp(ramp, tops, predictions, counts)
-    localisation.vertebra_phase = phase_at(stacked_views, ramp, card.row_mm)
+    localisation = Localisation.from_ramp(ramp, tops, predictions, counts, phase_at(stacked_views, ramp, card.row_mm))
     decide(localisation, counts, card.row_mm, card.confidence_threshold, stacked_views.shape[1])
     return localisation
 
