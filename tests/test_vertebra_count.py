@@ -180,3 +180,34 @@ def test_every_reading_apart_from_the_answer_is_named():
     assert localisation.status == STATUS_UNCERTAIN
     assert localisation.reasons == ["the frontal view's count makes this L4 (level +1.0 from L3)",
                                     "the lateral view's count does not reach this level"]
+
+
+def test_a_mildly_doubtful_ramp_is_found_when_the_count_and_the_discs_corroborate_it():
+    agreeing = readings(both={"l3_row": 200.0}, frontal_only={"l3_row": 202.0}, lateral_only={"l3_row": 198.0})
+    corroborated = decided(ramp_at(200.0, confidence=0.90), agreeing, vertebra_phase=0.40)
+    assert corroborated.status == STATUS_FOUND and corroborated.reasons == []
+    assert corroborated.message == (
+        "found on corroboration: confidence 0.90 is below the model's threshold 0.95, but the vertebra count's three "
+        "readings make it L3 (mean level +0.00) and it lies 0.40 of a vertebra from the nearest disc"
+    )
+    scattered = RampMatch(200.0, 0.99, 1.0, 0.99, "inside", 200.0 * ROW_MM, window_spread_mm=5.0)
+    assert decided(scattered, agreeing, vertebra_phase=0.40).status == STATUS_FOUND
+
+
+@pytest.mark.parametrize("ramp, counts, phase, reason", [
+    # Too near a disc to corroborate (0.20 < 0.25), though not on one (>= 0.15).
+    (ramp_at(200.0, confidence=0.90), {}, 0.20, "confidence 0.90 is below the model's threshold 0.95"),
+    # No discs read at all.
+    (ramp_at(200.0, confidence=0.90), {}, None, "confidence 0.90 is below the model's threshold 0.95"),
+    # Too doubtful for any corroboration: a confidence under 0.85, a scatter over 6 mm.
+    (ramp_at(200.0, confidence=0.80), {}, 0.40, "confidence 0.80 is below the model's threshold 0.95"),
+    (RampMatch(200.0, 0.99, 1.0, 0.99, "inside", 400.0, window_spread_mm=6.5), {}, 0.40,
+     "the windows holding L3 disagree on its row by 6.5 mm (median), more than 3.0 mm: the answer may be half a vertebra off"),
+    # One reading leans 0.6 of a vertebra (allowed for a found answer, not for corroboration).
+    (ramp_at(200.0, confidence=0.90), {"frontal_only": {"l3_row": 200.0 - 0.6 * 17.0}}, 0.40,
+     "confidence 0.90 is below the model's threshold 0.95"),
+])
+def test_the_windows_doubts_stand_without_close_corroboration(ramp, counts, phase, reason):
+    maps = {"both": {"l3_row": 200.0}, "frontal_only": {"l3_row": 200.0}, "lateral_only": {"l3_row": 200.0}, **counts}
+    localisation = decided(ramp, readings(**maps), vertebra_phase=phase)
+    assert localisation.status == STATUS_UNCERTAIN and localisation.reasons == [reason]
