@@ -211,3 +211,13 @@ def test_the_windows_doubts_stand_without_close_corroboration(ramp, counts, phas
     maps = {"both": {"l3_row": 200.0}, "frontal_only": {"l3_row": 200.0}, "lateral_only": {"l3_row": 200.0}, **counts}
     localisation = decided(ramp, readings(**maps), vertebra_phase=phase)
     assert localisation.status == STATUS_UNCERTAIN and localisation.reasons == [reason]
+
+
+def test_the_summary_of_a_corroborated_answer_carries_the_note():
+    from L3SpotterLib.result import DetectionResult
+
+    agreeing = readings(both={"l3_row": 200.0}, frontal_only={"l3_row": 200.0}, lateral_only={"l3_row": 200.0})
+    localisation = decided(ramp_at(200.0, confidence=0.90), agreeing, vertebra_phase=0.40)
+    result = DetectionResult(input="ct.nii.gz", status=localisation.status, message=localisation.message, l3_slice=100,
+                             l3_z_ras_mm=-10.0, confidence=localisation.confidence)
+    assert result.summary() == ("L3 found, slice 100 (z = -10.0 mm), confidence 0.90, note: " + localisation.message)
