@@ -137,7 +137,6 @@ class Variant:
     single_reading_levels: float | None = None
     max_window_spread_mm: float | None = None
     min_vertebra_phase: float | None = None
-    corroborated_min_confidence: float | None = None
 
 
 def decide_variant(case: CaseEvidence, model, variant: Variant):
@@ -147,8 +146,7 @@ def decide_variant(case: CaseEvidence, model, variant: Variant):
     localisation = pipeline.Localisation.from_ramp(case.ramp, case.tops, case.predictions, case.counts, case.vertebra_phase)
     counts = None if case.counts is None else {name: reading for name, reading in case.counts.items() if name in variant.readings}
     limits = {"AGREEMENT_LEVELS": variant.agreement_levels, "SINGLE_READING_LEVELS": variant.single_reading_levels,
-              "MAX_WINDOW_SPREAD_MM": variant.max_window_spread_mm, "MIN_VERTEBRA_PHASE": variant.min_vertebra_phase,
-              "CORROBORATED_MIN_CONFIDENCE": variant.corroborated_min_confidence}
+              "MAX_WINDOW_SPREAD_MM": variant.max_window_spread_mm, "MIN_VERTEBRA_PHASE": variant.min_vertebra_phase}
     saved = {name: getattr(pipeline, name) for name in limits}
     for name, value in limits.items():
         if value is not None:
@@ -194,8 +192,6 @@ def study(evidence: list[CaseEvidence], model, variants: dict) -> None:
 # The rules as shipped, and what each of their parts is worth: the same scans decided without it.
 VARIANTS = {
     "shipped rules": Variant(),
-    # A confidence floor above any confidence: the windows' doubts are never outweighed.
-    "without corroboration": Variant(corroborated_min_confidence=2.0),
     "without the disc rule": Variant(min_vertebra_phase=0.0),
     "disc rule at 0.1": Variant(min_vertebra_phase=0.1),
     "disc rule at 0.2": Variant(min_vertebra_phase=0.2),

@@ -18,11 +18,6 @@ The answer is ``found`` only when the evidence agrees:
    alone) give L3: their mean level within half a vertebra, and none of them more than three quarters of
    a vertebra away.
 
-Rules 1 and 2 read the windows alone. Where the two independent readings corroborate the windows' answer
-closely (every count reading within half a vertebra of L3, their mean within ``CORROBORATED_MEAN_LEVELS``,
-and the answer well inside a vertebral body), a ramp confidence down to ``CORROBORATED_MIN_CONFIDENCE`` and
-a window scatter up to ``CORROBORATED_MAX_WINDOW_SPREAD_MM`` are accepted, and the result says so.
-
 Otherwise the answer is ``uncertain`` with the reasons, or ``not_in_view`` when neither reading finds L3
 in the scan. A file whose anatomy runs feet-to-head along its superior axis is read the other way up and
 reported ``uncertain``, saying so.
@@ -61,17 +56,6 @@ MAX_WINDOW_SPREAD_MM = 3.0
 # windows and the count agree on an answer half a vertebra high) have 0.11-0.12; 95 % of the answers on
 # the right vertebra have more than 0.16 (benchmarks/answer_probes.py).
 MIN_VERTEBRA_PHASE = 0.15
-# The windows' own doubts (a confidence below the threshold, a scatter above MAX_WINDOW_SPREAD_MM) are
-# outweighed where the count and the discs both confirm the answer closely. On the shifted family's 600
-# development scans with L3 in view this finds 28 more answers (coverage 75.5 % -> 80.2 %), none on the
-# wrong vertebra (the largest error among them 11 mm); the wrong answers that only the confidence or the
-# scatter caught there have a mean count level of 0.40-0.47 or a phase under 0.25
-# (benchmarks/decision_study.py, "without corroboration").
-CORROBORATED_MEAN_LEVELS = 0.3
-CORROBORATED_SINGLE_LEVELS = 0.5
-CORROBORATED_MIN_PHASE = 0.25
-CORROBORATED_MIN_CONFIDENCE = 0.85
-CORROBORATED_MAX_WINDOW_SPREAD_MM = 6.0
 # L3 is the third lumbar vertebra counted from the thoracolumbar junction: the count can only apply that
 # rule when the scan shows the last thoracic vertebra (level -3, T12 in a usual spine). A scan that starts
 # lower is counted from the sacrum alone, which a sixth lumbar vertebra (6 % of people) fools.
@@ -152,12 +136,10 @@ class Localisation:
     view_levels_at_answer: dict = field(default_factory=dict)  # reading -> level at l3_row
     upside_down: bool = False
     vertebra_phase: float | None = None  # the answer between two discs: 0 on a disc, 0.5 mid-body
-    # Why a found answer overrides the windows' own doubts (see CORROBORATED_*), or None.
-    corroboration: str | None = None
 
     @property
     def message(self) -> str:
-        return "; ".join(self.reasons) if self.reasons else (self.corroboration or "")
+        return "; ".join(self.reasons)
 
     @classmethod
     def from_ramp(cls, ramp: RampMatch, tops: np.ndarray, predictions: np.ndarray, counts: dict | None,
@@ -254,51 +236,14 @@ def decide(localisation: Localisation, counts: dict[str, CountReading] | None, r
             )
     if not count_checkable(ramp.edge_distance_mm):
         reasons.append(_edge_reason(ramp.edge_distance_mm))
-    doubts = _window_doubts(ramp, threshold)
-    on_a_disc = _on_a_disc(localisation)
-    if doubts and not reasons and not on_a_disc and _corroborated(localisation, ramp):
-        localisation.corroboration = _corroboration_note(localisation, doubts)
-    else:
-        reasons.extend(doubts)
-    if on_a_disc:
+    if ramp.confidence < threshold:
+        reasons.append(f"confidence {ramp.confidence:.2f} is below the model's threshold {threshold:.2f}")
+    if _windows_scatter(ramp):
+        reasons.append(_scatter_reason(ramp.window_spread_mm))
+    if _on_a_disc(localisation):
         reasons.append(_disc_reason(localisation.vertebra_phase))
     if reasons:
         localisation.status = STATUS_UNCERTAIN
-
-
-def _window_doubts(ramp: RampMatch, threshold: float) -> list[str]:
-    """What the windows alone say against their answer: a low confidence, a wide scatter."""
-    doubts = []
-    if ramp.confidence < threshold:
-        doubts.append(f"confidence {ramp.confidence:.2f} is below the model's threshold {threshold:.2f}")
-    if _windows_scatter(ramp):
-        doubts.append(_scatter_reason(ramp.window_spread_mm))
-    return doubts
-
-
-def _corroborated(localisation: Localisation, ramp: RampMatch) -> bool:
-    """The count's three readings and the discs confirm the answer closely enough to outweigh the windows'
-    doubts, and those doubts are mild."""
-    levels = list(localisation.view_levels_at_answer.values())
-    if len(levels) != len(VIEW_VARIANTS) or any(level is None for level in levels):
-        return False
-    phase = localisation.vertebra_phase
-    spread_mm = ramp.window_spread_mm or 0.0
-    return (
-        max(abs(level) for level in levels) <= CORROBORATED_SINGLE_LEVELS
-        and abs(float(np.mean(levels))) <= CORROBORATED_MEAN_LEVELS
-        and phase is not None and phase >= CORROBORATED_MIN_PHASE
-        and ramp.confidence >= CORROBORATED_MIN_CONFIDENCE
-        and spread_mm <= CORROBORATED_MAX_WINDOW_SPREAD_MM
-    )
-
-
-def _corroboration_note(localisation: Localisation, doubts: list[str]) -> str:
-    mean_level = float(np.mean(list(localisation.view_levels_at_answer.values())))
-    return (
-        f"found on corroboration: {' and '.join(doubts)}, but the vertebra count's three readings make it L3 "
-        f"(mean level {mean_level:+.2f}) and it lies {localisation.vertebra_phase:.2f} of a vertebra from the nearest disc"
-    )
 
 
 def decide_from_ramp_alone(localisation: Localisation, threshold: float) -> None:

@@ -90,8 +90,6 @@ class DetectionResult:
             parts.append(where)
         if self.status == STATUS_UNCERTAIN and self.message:
             parts.append(f"why: {self.message}")  # below the threshold, or too near the edge
-        elif self.status == STATUS_FOUND and self.message:
-            parts.append(f"note: {self.message}")  # found on corroboration
         return ", ".join(parts)
 
     def to_dict(self) -> dict:
