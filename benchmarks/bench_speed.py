@@ -4,8 +4,7 @@
     .venv/bin/python benchmarks/bench_speed.py --sizes 500 --repeats 5
 
 For synthetic 512x512xN int16 scans (0.8 mm pixels, 1 mm slices) it prints the median time of each stage
-(read from a .nii.gz, MIP, window extraction, CNN, the mirror refinement where the card asks for it,
-correlation) and the total of MIP + windows + CNN + refinement +
+(read from a .nii.gz, MIP, window extraction, CNN, correlation) and the total of MIP + windows + CNN +
 correlation, plus the peak resident memory above the volume itself during one detection (Linux VmHWM,
 reset just before). Each size runs in a fresh process so
 that peaks do not carry over. The seed's configuration (VGG16, one window per pixel) is timed on the same
@@ -69,14 +68,13 @@ def time_stages(detector, voxels, matrix, stride_px: int | None, repeats: int) -
     import torch
 
     from L3SpotterLib.geometry import VolumeGeometry
-    from L3SpotterLib.pipeline import locate, mirror_refined_predictions
-    from L3SpotterLib.ramp_correlation import match_ramp
+    from L3SpotterLib.pipeline import locate
     from L3SpotterLib.windows import extract_windows, padded_for_windows, window_tops
 
     card = detector.card
     stride = stride_px or card.default_stride_px
     geometry = VolumeGeometry(matrix, tuple(reversed(voxels.shape)))
-    times = {"mip": [], "windows": [], "cnn": [], "refinement": [], "correlation": [], "total": []}
+    times = {"mip": [], "windows": [], "cnn": [], "correlation": [], "total": []}
     for _ in range(repeats):
         start = time.perf_counter()
         projections = detector.projections(voxels, geometry)
@@ -87,19 +85,10 @@ def time_stages(detector, voxels, matrix, stride_px: int | None, repeats: int) -
         extract_windows(padded_for_windows(stacked, card.window_height_px), tops, card.window_height_px)
         windows_time = time.perf_counter() - windows_start
         cnn_start = time.perf_counter()
-        tops, predictions = detector.window_predictions(stacked, stride)
+        detector.window_predictions(stacked, stride)
         if detector.device.type == "cuda":
             torch.cuda.synchronize()
         cnn_time = time.perf_counter() - cnn_start
-        refinement_time = 0.0
-        ramp = match_ramp(tops, predictions, card.window_height_px, stacked.shape[1], card.row_mm, card.confidence_threshold)
-        if card.frontal_mirror_refinement and ramp.l3_row is not None and ramp.l3_position not in ("above_scan", "below_scan"):
-            # The second pass over the windows holding the answer, as locate runs it on this scan.
-            refinement_start = time.perf_counter()
-            mirror_refined_predictions(stacked, detector.model, tops, predictions, ramp.l3_row)
-            if detector.device.type == "cuda":
-                torch.cuda.synchronize()
-            refinement_time = time.perf_counter() - refinement_start
         locate_start = time.perf_counter()
         locate(stacked, detector.model, stride)
         if detector.device.type == "cuda":
@@ -109,9 +98,8 @@ def time_stages(detector, voxels, matrix, stride_px: int | None, repeats: int) -
         times["windows"].append(windows_time)
         # window_predictions extracts its own windows batch by batch: the CNN stage is the rest of its time.
         times["cnn"].append(max(0.0, cnn_time - windows_time))
-        times["refinement"].append(refinement_time)
-        # locate runs the windows, the CNN and the refinement again, then the ramp match and the vertebra count.
-        times["correlation"].append(max(0.0, locate_time - cnn_time - refinement_time))
+        # locate runs the windows and the CNN again, then the ramp match and the vertebra count.
+        times["correlation"].append(max(0.0, locate_time - cnn_time))
         times["total"].append((mip_done - start) + locate_time)
     result = {stage: float(np.median(values)) for stage, values in times.items()}
     result["n_windows"] = int(len(tops))
@@ -241,14 +229,14 @@ def main(argv=None) -> int:
     startup_with_torchvision = startup_seconds(args.model, first="import torchvision; ")
 
     print(f"model: {card.name} ({card.backbone}, {card.window_height_px}x{card.window_width_px} px windows at {card.row_mm} mm, stride {card.default_stride_px} px)")
-    print("| scan | device | read | MIP | windows | CNN | mirror refinement | correlation | MIP+CNN+correlation | windows run | peak extra memory | QC picture | seed config (VGG16, stride 1) | ours / seed |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| scan | device | read | MIP | windows | CNN | correlation | MIP+CNN+correlation | windows run | peak extra memory | QC picture | seed config (VGG16, stride 1) | ours / seed |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         ratio = f"1/{row['seed_total'] / row['total']:.0f}" if "seed_total" in row else "-"
         seed = f"{row['seed_total']:.1f} s ({row['seed_n_windows']} windows)" if "seed_total" in row else "-"
         print(
             f"| 512x512x{row['n_slices']} ({row['volume_mb']:.0f} MB) | {row['device']} | {row['read']:.2f} s | {row['mip']:.3f} s | "
-            f"{row['windows']:.3f} s | {row['cnn']:.3f} s | {row['refinement']:.3f} s | {row['correlation']:.3f} s | **{row['total']:.2f} s** | {row['n_windows']} | "
+            f"{row['windows']:.3f} s | {row['cnn']:.3f} s | {row['correlation']:.3f} s | **{row['total']:.2f} s** | {row['n_windows']} | "
             f"{row['peak_extra_mb']:.0f} MB ({row['peak_extra_mb'] / row['volume_mb']:.2f}x volume) | {row['picture']:.3f} s | {seed} | {ratio} |"
         )
     print(f"start-up (import + model load, fresh interpreter, median of 3): {startup:.2f} s; "
