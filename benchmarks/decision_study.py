@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -232,8 +232,6 @@ def main(argv=None) -> int:
     parser.add_argument("--data", action="append", help=f"a data spec; repeatable (default: {' and '.join(DEFAULT_DATA)})")
     parser.add_argument("--cache", default=str(REPO / "cache/decision_study"))
     parser.add_argument("--only-cached", action="store_true", help="study the stacks already computed, compute none")
-    parser.add_argument("--toggle-mirror-refinement", action="store_true",
-                        help="also study each model with its card's frontal_mirror_refinement switched (pipeline.mirror_refined_predictions)")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2)))
     args = parser.parse_args(argv)
 
@@ -248,17 +246,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     for name, card in models:
         model = LoadedModel.load(card, device="cpu")
-        studied = [(name, model)]
-        if args.toggle_mirror_refinement:
-            refinement = not model.card.frontal_mirror_refinement
-            toggled = replace(model, card=replace(model.card, frontal_mirror_refinement=refinement))
-            studied.append((f"{name}, mirror refinement {'on' if refinement else 'off'}", toggled))
-        for label, studied_model in studied:
-            evidence = gather_evidence(paths, studied_model)
-            for spec in args.data or DEFAULT_DATA:
-                print(f"== {label} on {spec}", flush=True)
-                cases = {scan.case_id for scan in read_data_spec(spec, keep_out_of_view=True)}
-                study([case for case in evidence if case.case_id in cases], studied_model, VARIANTS)
+        evidence = gather_evidence(paths, model)
+        for spec in args.data or DEFAULT_DATA:
+            print(f"== {name} on {spec}")
+            cases = {scan.case_id for scan in read_data_spec(spec, keep_out_of_view=True)}
+            study([case for case in evidence if case.case_id in cases], model, VARIANTS)
     return 0
 
 

@@ -113,20 +113,3 @@ def test_a_card_asking_for_it_must_say_true_or_false_and_have_a_frontal_view(tmp
     path.write_text(text.replace('"frontal_mirror_refinement": false', '"frontal_mirror_refinement": true'))
     with pytest.raises(ModelError, match="frontal_mirror_refinement needs the frontal view"):
         read_card(path)
-
-
-def test_a_refinement_that_would_carry_the_answer_out_of_the_scan_leaves_the_first_pass(tmp_path, monkeypatch):
-    from L3SpotterLib import pipeline
-
-    model = two_view_model(tmp_path, refinement=True)
-    stacked = ramp_projection(6)
-    tops, first = window_predictions(stacked, model, STRIDE_PX)
-    # Every window saying "L3 lies below me": the ramp's answer would go below the scan.
-    monkeypatch.setattr(pipeline, "mirror_refined_predictions", lambda *args: np.ones_like(first))
-    assert match_ramp(tops, np.ones_like(first), HEIGHT_PX, N_ROWS, 4.0, 0.5).l3_position == "below_scan"
-
-    _, predictions, ramp = windows_and_ramp(stacked, model, STRIDE_PX)
-
-    np.testing.assert_array_equal(predictions, first)
-    assert ramp.l3_position == "inside"
-    assert abs(ramp.l3_row - L3_ROW) < 3

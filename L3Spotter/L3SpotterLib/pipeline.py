@@ -186,18 +186,10 @@ def windows_and_ramp(stacked_views: np.ndarray, model: LoadedModel, stride_px: i
     n_rows = stacked_views.shape[1]
     tops, predictions = window_predictions(stacked_views, model, stride_px, progress=progress)
     ramp = match_ramp(tops, predictions, card.window_height_px, n_rows, card.row_mm, card.confidence_threshold)
-    if getattr(card, "frontal_mirror_refinement", False) and "frontal" in card.views and _in_scan(ramp):
-        refined = mirror_refined_predictions(stacked_views, model, tops, predictions, ramp.l3_row)
-        refined_ramp = match_ramp(tops, refined, card.window_height_px, n_rows, card.row_mm, card.confidence_threshold)
-        # It refines an answer in the scan; where it would carry the answer out of the scan (a trace with no
-        # clear ramp, on the development draws), the first pass stands.
-        if _in_scan(refined_ramp):
-            predictions, ramp = refined, refined_ramp
+    if getattr(card, "frontal_mirror_refinement", False) and ramp.l3_row is not None and "frontal" in card.views:
+        predictions = mirror_refined_predictions(stacked_views, model, tops, predictions, ramp.l3_row)
+        ramp = match_ramp(tops, predictions, card.window_height_px, n_rows, card.row_mm, card.confidence_threshold)
     return tops, predictions, ramp
-
-
-def _in_scan(ramp: RampMatch) -> bool:
-    return ramp.l3_row is not None and ramp.l3_position not in ("above_scan", "below_scan")
 
 
 def mirror_refined_predictions(stacked_views: np.ndarray, model: LoadedModel, tops: np.ndarray, predictions: np.ndarray,
