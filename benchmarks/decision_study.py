@@ -113,13 +113,15 @@ class CaseEvidence:
 
 def gather_evidence(paths: list[Path], model) -> list[CaseEvidence]:
     from L3SpotterLib import pipeline
+    from L3SpotterLib.ramp_correlation import match_ramp
 
     card, evidence = model.card, []
     for path in paths:
         data = np.load(path)
         stacked = data["stacked"]
         counts = pipeline._count_readings(stacked, model)
-        tops, predictions, ramp = pipeline.windows_and_ramp(stacked, model, card.default_stride_px)
+        tops, predictions = pipeline.window_predictions(stacked, model, card.default_stride_px)
+        ramp = match_ramp(tops, predictions, card.window_height_px, stacked.shape[1], card.row_mm, card.confidence_threshold)
         phase = pipeline.phase_at(stacked, ramp, card.row_mm)
         evidence.append(CaseEvidence(path.stem, bool(data["in_view"]), float(data["true_row"]), stacked.shape[1], ramp, tops, predictions, counts, phase))
     return evidence

@@ -48,9 +48,6 @@ class ModelCard:
     # The inputs the model was measured on: {"slice_thickness_mm": [low, high], "pixel_mm": [low, high]};
     # outside them an answer is uncertain, whatever its confidence. {} for no limits.
     valid_input: dict = field(default_factory=dict)
-    # Rerun the windows holding the answer with the frontal view mirrored and average the two passes
-    # (pipeline.mirror_refined_predictions). Off for cards measured without it: it moves answers.
-    frontal_mirror_refinement: bool = False
     training_data: dict = field(default_factory=dict)
     accuracy: dict = field(default_factory=dict)
     notes: str = ""
@@ -81,10 +78,6 @@ class ModelCard:
             problems.append(f"hu_window {self.hu_window!r} must be [low, high] with low < high")
         if self.default_stride_px < 1:
             problems.append("default_stride_px must be at least 1")
-        if not isinstance(self.frontal_mirror_refinement, bool):
-            problems.append(f"frontal_mirror_refinement {self.frontal_mirror_refinement!r} must be true or false")
-        elif self.frontal_mirror_refinement and "frontal" not in self.views:
-            problems.append("frontal_mirror_refinement needs the frontal view")
         if not _is_sha256_hex(self.weights_sha256):
             # Without it any file under the weights' name would be loaded: a corrupt or swapped model unnoticed.
             problems.append(f"weights_sha256 {self.weights_sha256!r} must be the 64-hex-digit SHA-256 of the weights file")

@@ -171,48 +171,12 @@ def locate(stacked_views: np.ndarray, model: LoadedModel, stride_px: int | None 
     if may_flip and counts is not None and counts["both"].orientation == "head_down" and _is_spine_but_for_orientation(counts["both"]):
         flipped = locate(np.ascontiguousarray(stacked_views[:, ::-1]), model, stride_px, progress, may_flip=False)
         return _mirrored_rows(flipped, stacked_views.shape[1], model.card.window_height_px)
-    tops, predictions, ramp = windows_and_ramp(stacked_views, model, stride_px, progress)
+    tops, predictions = window_predictions(stacked_views, model, stride_px, progress=progress)
     card = model.card
+    ramp = match_ramp(tops, predictions, card.window_height_px, stacked_views.shape[1], card.row_mm, card.confidence_threshold)
     localisation = Localisation.from_ramp(ramp, tops, predictions, counts, phase_at(stacked_views, ramp, card.row_mm))
     decide(localisation, counts, card.row_mm, card.confidence_threshold, stacked_views.shape[1])
     return localisation
-
-
-def windows_and_ramp(stacked_views: np.ndarray, model: LoadedModel, stride_px: int,
-                     progress: Callable[[float], None] | None = None) -> tuple[np.ndarray, np.ndarray, RampMatch]:
-    """``(tops, predictions, ramp)``: every window's prediction and the ramp matched to them, refined where
-    the card asks for it (:func:`mirror_refined_predictions`)."""
-    card = model.card
-    n_rows = stacked_views.shape[1]
-    tops, predictions = window_predictions(stacked_views, model, stride_px, progress=progress)
-    ramp = match_ramp(tops, predictions, card.window_height_px, n_rows, card.row_mm, card.confidence_threshold)
-    if getattr(card, "frontal_mirror_refinement", False) and ramp.l3_row is not None and "frontal" in card.views:
-        predictions = mirror_refined_predictions(stacked_views, model, tops, predictions, ramp.l3_row)
-        ramp = match_ramp(tops, predictions, card.window_height_px, n_rows, card.row_mm, card.confidence_threshold)
-    return tops, predictions, ramp
-
-
-def mirror_refined_predictions(stacked_views: np.ndarray, model: LoadedModel, tops: np.ndarray, predictions: np.ndarray,
-                               l3_row: float) -> np.ndarray:
-    """``predictions`` with each window that holds ``l3_row`` averaged with its prediction on the frontal view
-    mirrored left-right (a body is nearly symmetric, and the regressor was trained with that flip).
-
-    The two passes err independently enough that their mean places L3 closer and lets fewer answers through
-    half a vertebra off (benchmarks/mirror_refinement_study.py). Only the windows holding the first answer
-    are rerun, a third to a half of them, so that the refinement costs a fraction of the first pass."""
-    from .inference import predict_windows
-
-    height_px = model.card.window_height_px
-    holding = (tops >= l3_row - height_px) & (tops <= l3_row)
-    if not holding.any():
-        return predictions
-    mirrored = np.array(stacked_views, copy=True)
-    frontal = list(model.card.views).index("frontal")
-    mirrored[frontal] = mirrored[frontal][:, ::-1]
-    raw = predict_windows(model.network, np.ascontiguousarray(mirrored), tops[holding], height_px, model.device, model.batch_size)
-    refined = np.array(predictions, dtype=float, copy=True)
-    refined[holding] = (refined[holding] + correct_predictions(raw, model.output_curve)) / 2.0
-    return refined
 
 
 def phase_at(stacked_views: np.ndarray, ramp: RampMatch, row_mm: float) -> float | None:
