@@ -47,7 +47,7 @@ sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO)]
 from L3SpotterLib.atomic_files import atomic_write_text  # noqa: E402
 from training.annotations import read_data_spec  # noqa: E402
 from training.evaluate import evaluate_models, read_outcomes_csv, write_outcomes_csv  # noqa: E402
-from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
+from training.metrics import WRONG_VERTEBRA_MM, share_upper_bound  # noqa: E402
 
 PIXELS = "coarse_pixel_mm=1.25"
 NO_L3_KINDS = ("head", "head_neck", "head_to_upper_chest", "neck_chest", "chest", "pelvis_legs", "legs")
@@ -100,6 +100,8 @@ def part_figures(name: str, outcomes) -> dict:
             "n_found": len(found),
             "n_found_wrong_vertebra": len(wrong_found),
             "found_wrong_vertebra": round(len(wrong_found) / max(1, len(found)), 4),
+            # How far the true share may lie above what this many scans show (one-sided 95 %).
+            "found_wrong_vertebra_upper95": round(share_upper_bound(len(wrong_found), len(found)), 4),
             "mean_error_mm": round(float(np.mean(errors)), 2) if errors else None,
             "median_error_mm": round(float(np.median(errors)), 2) if errors else None,
             "p95_error_mm": round(float(np.percentile(errors, 95)), 1) if errors else None,
@@ -125,7 +127,9 @@ def part_lines(name: str, figures: dict) -> list[str]:
         lines.append(
             f"  L3 in view {figures['n_in_view']}: right vertebra {100 * figures['right_vertebra']:.1f} %, "
             f"coverage (found) {100 * figures['coverage_found']:.1f} %, found on the wrong vertebra "
-            f"{figures['n_found_wrong_vertebra']} of {figures['n_found']} ({100 * figures['found_wrong_vertebra']:.1f} %)"
+            f"{figures['n_found_wrong_vertebra']} of {figures['n_found']} ({100 * figures['found_wrong_vertebra']:.1f} %"
+            + (f", at most {100 * figures['found_wrong_vertebra_upper95']:.1f} % at 95 % confidence)"
+               if "found_wrong_vertebra_upper95" in figures else ")")
         )
         lines.append(
             f"  error of every answer: mean {figures['mean_error_mm']} mm, median {figures['median_error_mm']} mm, "
@@ -156,7 +160,11 @@ def main(argv=None) -> int:
     parser.add_argument("--record-card-from", metavar="RESULTS", default=None,
                         help="no run: write the figures of an earlier run's CSVs (RESULTS/<part>.csv, e.g. --out/LABEL) "
                              "into the first model's card, with the command line found in RESULTS/../summary.txt")
+    parser.add_argument("--summary-from", metavar="RESULTS", default=None,
+                        help="no run: print the summary of an earlier run's CSVs (RESULTS/<part>.csv) with today's figures")
     args = parser.parse_args(argv)
+    if args.summary_from:
+        return print_summary_from(Path(args.summary_from), args.parts)
     if args.record_card_from:
         return record_from_results(Path(args.record_card_from), model_labels(args.model)[1][0], args.parts)
     out = Path(args.out)
@@ -183,6 +191,17 @@ def main(argv=None) -> int:
         atomic_write_text(out / "summary.txt", "\n".join(summary) + "\n")
     if args.record_card:
         record_in_card(cards[0], recorded, summary[1])
+    return 0
+
+
+def print_summary_from(results: Path, parts: list[str]) -> int:
+    """The summary lines of the parts whose CSVs an earlier run wrote into ``results``."""
+    present = [name for name in parts if (results / f"{name}.csv").is_file()]
+    if not present:
+        print(f"{results}: no part's CSV", file=sys.stderr)
+        return 1
+    for name in present:
+        print("\n".join(part_lines(name, part_figures(name, read_outcomes_csv(results / f"{name}.csv")))))
     return 0
 
 

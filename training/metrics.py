@@ -63,3 +63,18 @@ def share_wrong_or_missed(summary: ErrorSummary, n_missed: int) -> float:
 def share_within_1_slice(summary: ErrorSummary, n_missed: int) -> float:
     """Within one slice among all in-view scans (a missed scan is not)."""
     return summary.within_1_slice * summary.n / max(1, summary.n + n_missed) if summary.n else 0.0
+
+
+def share_upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
+    """The one-sided upper confidence bound (Clopper-Pearson) of a share seen as ``k`` in ``n``.
+
+    What a benchmark can claim: 0 wrong in 123 still allows a true rate up to 2.4 % (95 %), so a target of
+    0.5 % is shown met only by a part large enough for that bound to fall under it.
+    """
+    from scipy.stats import beta
+
+    if n <= 0:
+        return 1.0
+    if k >= n:
+        return 1.0
+    return float(beta.ppf(confidence, k + 1, n - k))
