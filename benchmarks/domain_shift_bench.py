@@ -162,9 +162,11 @@ def main(argv=None) -> int:
                              "into the first model's card, with the command line found in RESULTS/../summary.txt")
     parser.add_argument("--summary-from", metavar="RESULTS", default=None,
                         help="no run: print the summary of an earlier run's CSVs (RESULTS/<part>.csv) with today's figures")
+    parser.add_argument("--group-by", metavar="KEY", default=None,
+                        help="with --summary-from: one summary per value of a drawn parameter (e.g. spine.lumbar_count)")
     args = parser.parse_args(argv)
     if args.summary_from:
-        return print_summary_from(Path(args.summary_from), args.parts)
+        return print_summary_from(Path(args.summary_from), args.parts, args.group_by)
     if args.record_card_from:
         return record_from_results(Path(args.record_card_from), model_labels(args.model)[1][0], args.parts)
     out = Path(args.out)
@@ -194,14 +196,23 @@ def main(argv=None) -> int:
     return 0
 
 
-def print_summary_from(results: Path, parts: list[str]) -> int:
-    """The summary lines of the parts whose CSVs an earlier run wrote into ``results``."""
+def print_summary_from(results: Path, parts: list[str], group_by: str | None = None) -> int:
+    """The summary lines of the parts whose CSVs an earlier run wrote into ``results``; with ``group_by``
+    (a drawn parameter, e.g. ``spine.lumbar_count``), one summary per value of it."""
     present = [name for name in parts if (results / f"{name}.csv").is_file()]
     if not present:
         print(f"{results}: no part's CSV", file=sys.stderr)
         return 1
     for name in present:
-        print("\n".join(part_lines(name, part_figures(name, read_outcomes_csv(results / f"{name}.csv")))))
+        outcomes = read_outcomes_csv(results / f"{name}.csv")
+        groups = {"": outcomes}
+        if group_by:
+            groups = {}
+            for outcome in outcomes:
+                drawn = dict(item.split("=", 1) for item in outcome.variants.split(";") if "=" in item)
+                groups.setdefault(f" [{group_by}={drawn.get(group_by, 'not drawn')}]", []).append(outcome)
+        for label, members in sorted(groups.items()):
+            print("\n".join(part_lines(name + label, part_figures(name, members))))
     return 0
 
 
