@@ -55,7 +55,9 @@ def verdict_of(in_view: bool, status: str, error_mm: float | None) -> str:
     return "WRONG: found on the wrong vertebra" if status == "found" else "wrong vertebra, uncertain"
 
 
-def run_variants(detector: L3Detector, scan: LabelledScan, source: str, quiet: bool = False) -> list[dict]:
+def run_variants(detector: L3Detector, scan: LabelledScan, source: str, quiet: bool = False,
+                 pictures: Path | None = None) -> list[dict]:
+    """The engine on every variant of ``scan``; with ``pictures``, each answer's QC picture (the truth drawn in)."""
     rows = []
     for number, (description, variant) in enumerate(catalogue(scan)):
         if isinstance(variant, VariantError):
@@ -73,6 +75,12 @@ def run_variants(detector: L3Detector, scan: LabelledScan, source: str, quiet: b
             "verdict": verdict_of(in_view, result.status, error), "confidence": result.confidence,
             "upside_down_reported": "upside down" in (result.message or ""), "message": result.message,
         })
+        if pictures is not None:
+            from L3SpotterLib.app.report_png import render_result_png
+            from L3SpotterLib.atomic_files import atomic_write_bytes
+
+            pictures.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(pictures / f"{scan.name}__{rows[-1]['variant']}.png", render_result_png(result, true_z))
         if not quiet:
             print(f"{scan.name} {rows[-1]['variant']}: {result.status}, error {rows[-1]['error_mm']} mm -> {rows[-1]['verdict']}", flush=True)
     return rows
@@ -121,10 +129,14 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None, help="model card (default: the shipped model)")
     parser.add_argument("--phantom-controls", type=int, default=0, metavar="N",
                         help="also run the variants of N shifted phantoms (seeds 750000 on) as the control")
+    parser.add_argument("--pictures", default=None, metavar="FOLDER",
+                        help="write the QC picture of every real scan's variant there, L3's true level drawn in")
     parser.add_argument("--out", default=None, help="folder for variants.csv and summary.txt (default: print only)")
     args = parser.parse_args(argv)
     detector = L3Detector(args.model, device="cpu")
-    rows = [row for folder in map(Path, args.cases) for row in run_variants(detector, read_labelled_scan(folder), "real")]
+    pictures = Path(args.pictures) if args.pictures else None
+    rows = [row for folder in map(Path, args.cases)
+            for row in run_variants(detector, read_labelled_scan(folder), "real", pictures=pictures)]
     controls = []
     for seed in range(CONTROL_FIRST_SEED, CONTROL_FIRST_SEED + args.phantom_controls):
         controls += run_variants(detector, labelled_phantom(seed, **CONTROL_OVERRIDES), "phantom control", quiet=True)
