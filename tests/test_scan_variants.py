@@ -17,6 +17,7 @@ from training.scan_variants import (
     crop_slices,
     duplicate_segment,
     header_flipped,
+    mask_beyond_spine,
     narrow_reconstruction,
     read_labelled_scan,
     remove_segment,
@@ -108,6 +109,17 @@ def test_a_narrow_reconstruction_is_a_square_on_the_spine_in_the_same_place(real
                   for s in (real_scan, variant)]
     assert lumbar_ras[1] == pytest.approx(lumbar_ras[0], abs=0.01)
     assert variant.lumbar_count() == 5
+
+
+def test_masking_beyond_the_spine_sets_air_on_one_axis_only_and_keeps_the_grid(real_scan):
+    left_right = mask_beyond_spine(real_scan, 57, "left-right")
+    assert left_right.voxels.shape == real_scan.voxels.shape and np.array_equal(left_right.labels, real_scan.labels)
+    kept_columns = np.nonzero((left_right.voxels != -1000).any(axis=(0, 1)))[0]
+    assert kept_columns[-1] - kept_columns[0] + 1 == 38  # 114 mm of 3 mm pixels
+    assert np.array_equal((left_right.voxels != -1000).any(axis=(0, 2)), (real_scan.voxels != -1000).any(axis=(0, 2)))
+    front_back = mask_beyond_spine(real_scan, 57, "front-back")
+    kept_rows = np.nonzero((front_back.voxels != -1000).any(axis=(0, 2)))[0]
+    assert kept_rows[-1] - kept_rows[0] + 1 == 38
 
 
 def test_thick_slices_keep_l3_within_a_millimetre_and_hu_cap_and_table_keep_the_grid(real_scan):

@@ -166,6 +166,24 @@ def narrow_reconstruction(scan: LabelledScan, width_mm: float) -> LabelledScan:
                         voxels=voxels, labels=labels, ijk_to_ras=ijk_to_ras)
 
 
+def mask_beyond_spine(scan: LabelledScan, half_width_mm: float, axis: str) -> LabelledScan:
+    """Everything farther than ``half_width_mm`` from the lumbar spine's centre along ``axis`` ("left-right" or
+    "front-back") set to air, the grid unchanged: what a narrow field removes from one view, without the
+    other changes a crop brings (fewer pixels, the body's edge cut)."""
+    lumbar = np.isin(scan.labels, [VERSE_IDS[name] for name in LUMBAR_NAMES])
+    if not lumbar.any():
+        raise VariantError("no lumbar vertebra labelled: the spine's centre is unknown")
+    array_axis = {"left-right": 2, "front-back": 1}[axis]
+    spacing_mm = scan.geometry.spacing_mm[2 - array_axis]
+    centre = float(np.mean(np.nonzero(lumbar)[array_axis]))
+    distance_mm = np.abs(np.arange(scan.voxels.shape[array_axis]) - centre) * spacing_mm
+    shape = [1, 1, 1]
+    shape[array_axis] = -1
+    voxels = np.where((distance_mm > half_width_mm).reshape(shape), AIR_HU, scan.voxels).astype(scan.voxels.dtype)
+    return scan.derived(f"{scan.name}+{axis}_within{2 * half_width_mm:g}", f"air beyond {half_width_mm:g} mm {axis} of the spine",
+                        voxels=voxels)
+
+
 def crop_slices(scan: LabelledScan, top_at: str | None = None, bottom_at: str | None = None) -> LabelledScan:
     """The scan cut at the centroid of the named vertebrae: ``top_at`` becomes the head end, ``bottom_at`` the feet end."""
     k_top, k_bottom = _head_end(scan), _feet_end(scan)
@@ -325,6 +343,10 @@ CATALOGUE = (
     ("a 114 mm field of view on the spine (a real one was answered not_in_view)", lambda scan: narrow_reconstruction(scan, 114)),
     ("a 126 mm field of view on the spine", lambda scan: narrow_reconstruction(scan, 126)),
     ("a 150 mm field of view on the spine", lambda scan: narrow_reconstruction(scan, 150)),
+    ("air beyond 57 mm left and right of the spine (the frontal view of a 114 mm field)",
+     lambda scan: mask_beyond_spine(scan, 57, "left-right")),
+    ("air beyond 57 mm front and back of the spine (the lateral view of a 114 mm field)",
+     lambda scan: mask_beyond_spine(scan, 57, "front-back")),
     ("a 200 mm field of view on the spine", lambda scan: narrow_reconstruction(scan, 200)),
     ("starts at L1's centre", lambda scan: crop_slices(scan, top_at="L1")),
     ("starts at L2's centre: L3 near the head end", lambda scan: crop_slices(scan, top_at="L2")),
