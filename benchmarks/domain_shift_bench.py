@@ -46,6 +46,7 @@ sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO)]
 
 from L3SpotterLib.atomic_files import atomic_write_text  # noqa: E402
 from training.annotations import read_data_spec  # noqa: E402
+from training.calibration import parse_variants  # noqa: E402
 from training.evaluate import evaluate_models, read_outcomes_csv, write_outcomes_csv  # noqa: E402
 from training.metrics import WRONG_VERTEBRA_MM, share_upper_bound  # noqa: E402
 
@@ -209,7 +210,7 @@ def print_summary_from(results: Path, parts: list[str], group_by: str | None = N
         if group_by:
             groups = {}
             for outcome in outcomes:
-                drawn = dict(item.split("=", 1) for item in outcome.variants.split(";") if "=" in item)
+                drawn = parse_variants(outcome.variants)
                 groups.setdefault(f" [{group_by}={drawn.get(group_by, 'not drawn')}]", []).append(outcome)
         for label, members in sorted(groups.items()):
             print("\n".join(part_lines(name + label, part_figures(name, members))))

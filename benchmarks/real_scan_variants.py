@@ -30,7 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "L3Spotter"), str(REPO)]
 
-from L3SpotterLib.atomic_files import atomic_write_text  # noqa: E402
+from L3SpotterLib.app.report_png import render_result_png  # noqa: E402
+from L3SpotterLib.atomic_files import atomic_write_bytes, atomic_write_text  # noqa: E402
 from L3SpotterLib.detector import L3Detector  # noqa: E402
 from training.metrics import WRONG_VERTEBRA_MM  # noqa: E402
 from training.scan_variants import CATALOGUE, LabelledScan, VariantError, catalogue, labelled_phantom, read_labelled_scan  # noqa: E402
@@ -76,9 +77,6 @@ def run_variants(detector: L3Detector, scan: LabelledScan, source: str, quiet: b
             "upside_down_reported": "upside down" in (result.message or ""), "message": result.message,
         })
         if pictures is not None:
-            from L3SpotterLib.app.report_png import render_result_png
-            from L3SpotterLib.atomic_files import atomic_write_bytes
-
             pictures.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(pictures / f"{scan.name}__{rows[-1]['variant']}.png", render_result_png(result, true_z))
         if not quiet:

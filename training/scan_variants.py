@@ -26,7 +26,7 @@ new arrays and never writes into its inputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -53,7 +53,6 @@ class LabelledScan:
     labels: np.ndarray
     ijk_to_ras: np.ndarray
     name: str = "scan"
-    changes: tuple[str, ...] = field(default=())
 
     def __post_init__(self):
         if self.voxels.shape != self.labels.shape:
@@ -84,14 +83,13 @@ class LabelledScan:
     def lumbar_count(self) -> int:
         return sum(bool(np.any(self.labels == VERSE_IDS[name])) for name in LUMBAR_NAMES)
 
-    def derived(self, name: str, change: str, **arrays) -> "LabelledScan":
-        return replace(self, name=name, changes=self.changes + (change,), **arrays)
+    def derived(self, name: str, **arrays) -> "LabelledScan":
+        return replace(self, name=name, **arrays)
 
 
 def cap_hu(scan: LabelledScan, cap_hu_value: int = 1023) -> LabelledScan:
     """Values above the cap clipped to it (12-bit storage: dense bone and contrast saturate)."""
-    return scan.derived(f"{scan.name}+cap{cap_hu_value}", f"HU capped at {cap_hu_value}",
-                        voxels=np.minimum(scan.voxels, cap_hu_value).astype(scan.voxels.dtype))
+    return scan.derived(f"{scan.name}+cap{cap_hu_value}", voxels=np.minimum(scan.voxels, cap_hu_value).astype(scan.voxels.dtype))
 
 
 def remove_table(scan: LabelledScan) -> LabelledScan:
@@ -107,7 +105,7 @@ def remove_table(scan: LabelledScan) -> LabelledScan:
     body = ndimage.binary_dilation(body, structure=np.ones((1, 3, 3), bool), iterations=2)
     body = np.stack([ndimage.binary_fill_holes(plane) for plane in body])
     voxels = np.where(body, scan.voxels, AIR_HU).astype(scan.voxels.dtype)
-    return scan.derived(f"{scan.name}+no_table", "everything outside the body set to air", voxels=voxels)
+    return scan.derived(f"{scan.name}+no_table", voxels=voxels)
 
 
 def add_noise(scan: LabelledScan, sd_hu: float, grain_mm: float, seed: int) -> LabelledScan:
@@ -119,8 +117,7 @@ def add_noise(scan: LabelledScan, sd_hu: float, grain_mm: float, seed: int) -> L
     grain *= sd_hu / max(float(grain.std()), 1e-6)
     inside = scan.voxels > -1010  # padding outside the scan circle stays as it is
     voxels = np.where(inside, np.clip(scan.voxels + grain, -1024, 3071), scan.voxels)
-    return scan.derived(f"{scan.name}+noise{sd_hu:g}", f"noise {sd_hu:g} HU, grain {grain_mm:g} mm",
-                        voxels=np.round(voxels).astype(scan.voxels.dtype))
+    return scan.derived(f"{scan.name}+noise{sd_hu:g}", voxels=np.round(voxels).astype(scan.voxels.dtype))
 
 
 def thicken_slices(scan: LabelledScan, thickness_mm: float) -> LabelledScan:
@@ -136,8 +133,7 @@ def thicken_slices(scan: LabelledScan, thickness_mm: float) -> LabelledScan:
     labels = ndimage.map_coordinates(scan.labels, _slice_grid(positions, box.shape), order=0).astype(scan.labels.dtype)
     ijk_to_ras = scan.ijk_to_ras.copy()
     ijk_to_ras[:3, 2] *= thickness_mm / old_mm
-    return scan.derived(f"{scan.name}+{thickness_mm:g}mm", f"{thickness_mm:g} mm slices",
-                        voxels=voxels, labels=labels, ijk_to_ras=ijk_to_ras)
+    return scan.derived(f"{scan.name}+{thickness_mm:g}mm", voxels=voxels, labels=labels, ijk_to_ras=ijk_to_ras)
 
 
 def _slice_grid(positions: np.ndarray, shape) -> np.ndarray:
@@ -147,12 +143,8 @@ def _slice_grid(positions: np.ndarray, shape) -> np.ndarray:
 
 def narrow_reconstruction(scan: LabelledScan, width_mm: float) -> LabelledScan:
     """An in-plane field of view ``width_mm`` square centred on the lumbar spine (as lumbar-spine CT is reconstructed)."""
-    geometry = scan.geometry
-    lumbar = np.isin(scan.labels, [VERSE_IDS[name] for name in LUMBAR_NAMES])
-    if not lumbar.any():
-        raise VariantError("no lumbar vertebra labelled: the spine's centre is unknown")
-    centre_j, centre_i = (float(np.mean(axis)) for axis in np.nonzero(lumbar)[1:])
-    spacing_i, spacing_j = geometry.spacing_mm[0], geometry.spacing_mm[1]
+    centre_j, centre_i = _lumbar_centre_ji(scan)
+    spacing_i, spacing_j = scan.geometry.spacing_mm[0], scan.geometry.spacing_mm[1]
     half_i, half_j = width_mm / 2 / spacing_i, width_mm / 2 / spacing_j
     i0, i1 = max(0, int(round(centre_i - half_i))), min(scan.voxels.shape[2], int(round(centre_i + half_i)))
     j0, j1 = max(0, int(round(centre_j - half_j))), min(scan.voxels.shape[1], int(round(centre_j + half_j)))
@@ -162,26 +154,30 @@ def narrow_reconstruction(scan: LabelledScan, width_mm: float) -> LabelledScan:
     labels = scan.labels[:, j0:j1, i0:i1].copy()
     ijk_to_ras = scan.ijk_to_ras.copy()
     ijk_to_ras[:3, 3] = scan.ijk_to_ras[:3, :3] @ np.array([i0, j0, 0.0]) + scan.ijk_to_ras[:3, 3]
-    return scan.derived(f"{scan.name}+narrow{width_mm:g}", f"{width_mm:g} mm field of view on the spine",
-                        voxels=voxels, labels=labels, ijk_to_ras=ijk_to_ras)
+    return scan.derived(f"{scan.name}+narrow{width_mm:g}", voxels=voxels, labels=labels, ijk_to_ras=ijk_to_ras)
+
+
+def _lumbar_centre_ji(scan: LabelledScan) -> tuple[float, float]:
+    """The lumbar spine's centre in the axial plane (j, i voxel indices): where a spine field is centred."""
+    lumbar = np.isin(scan.labels, [VERSE_IDS[name] for name in LUMBAR_NAMES])
+    if not lumbar.any():
+        raise VariantError("no lumbar vertebra labelled: the spine's centre is unknown")
+    centre_j, centre_i = (float(np.mean(axis)) for axis in np.nonzero(lumbar)[1:])
+    return centre_j, centre_i
 
 
 def mask_beyond_spine(scan: LabelledScan, half_width_mm: float, axis: str) -> LabelledScan:
     """Everything farther than ``half_width_mm`` from the lumbar spine's centre along ``axis`` ("left-right" or
     "front-back") set to air, the grid unchanged: what a narrow field removes from one view, without the
     other changes a crop brings (fewer pixels, the body's edge cut)."""
-    lumbar = np.isin(scan.labels, [VERSE_IDS[name] for name in LUMBAR_NAMES])
-    if not lumbar.any():
-        raise VariantError("no lumbar vertebra labelled: the spine's centre is unknown")
     array_axis = {"left-right": 2, "front-back": 1}[axis]
     spacing_mm = scan.geometry.spacing_mm[2 - array_axis]
-    centre = float(np.mean(np.nonzero(lumbar)[array_axis]))
+    centre = _lumbar_centre_ji(scan)[array_axis - 1]
     distance_mm = np.abs(np.arange(scan.voxels.shape[array_axis]) - centre) * spacing_mm
     shape = [1, 1, 1]
     shape[array_axis] = -1
     voxels = np.where((distance_mm > half_width_mm).reshape(shape), AIR_HU, scan.voxels).astype(scan.voxels.dtype)
-    return scan.derived(f"{scan.name}+{axis}_within{2 * half_width_mm:g}", f"air beyond {half_width_mm:g} mm {axis} of the spine",
-                        voxels=voxels)
+    return scan.derived(f"{scan.name}+{axis}_within{2 * half_width_mm:g}", voxels=voxels)
 
 
 def crop_slices(scan: LabelledScan, top_at: str | None = None, bottom_at: str | None = None) -> LabelledScan:
@@ -194,8 +190,7 @@ def crop_slices(scan: LabelledScan, top_at: str | None = None, bottom_at: str | 
     lo, hi = sorted((int(round(k_top)), int(round(k_bottom))))
     ijk_to_ras = scan.ijk_to_ras.copy()
     ijk_to_ras[:3, 3] = scan.ijk_to_ras[:3, :3] @ np.array([0.0, 0.0, lo]) + scan.ijk_to_ras[:3, 3]
-    words = ", ".join(w for w in (top_at and f"from {top_at}'s centre", bottom_at and f"to {bottom_at}'s centre") if w)
-    return scan.derived(f"{scan.name}+crop_{top_at or 'top'}_{bottom_at or 'bottom'}", f"cut {words}",
+    return scan.derived(f"{scan.name}+crop_{top_at or 'top'}_{bottom_at or 'bottom'}",
                         voxels=scan.voxels[lo:hi + 1].copy(), labels=scan.labels[lo:hi + 1].copy(), ijk_to_ras=ijk_to_ras)
 
 
@@ -239,8 +234,9 @@ def _splice(scan: LabelledScan, upper: str, lower: str, remove: bool) -> Labelle
     a, b = int(round(k_upper)), int(round(k_lower))  # a above b, head-first indices
     if b - a < 2:
         raise VariantError(f"{upper} and {lower} are too close together to splice")
-    if scan.lumbar_count() != 5:
-        raise VariantError(f"{scan.name} has {scan.lumbar_count()} lumbar vertebrae: only a five-lumbar spine is spliced")
+    lumbar_count = scan.lumbar_count()
+    if lumbar_count != 5:
+        raise VariantError(f"{scan.name} has {lumbar_count} lumbar vertebrae: only a five-lumbar spine is spliced")
     if remove:
         # rows [0, a] (the upper one's top half and all above) then (b, n) (the lower one's bottom half and below)
         keep_rows = np.r_[0:a + 1, b + 1:n]
@@ -258,9 +254,7 @@ def _splice(scan: LabelledScan, upper: str, lower: str, remove: bool) -> Labelle
         # the head end stays where it was; the feet end moves by the slices taken out or added
         shift = n - new_voxels.shape[0]
         ijk_to_ras[:3, 3] = scan.ijk_to_ras[:3, :3] @ np.array([0.0, 0.0, shift]) + scan.ijk_to_ras[:3, 3]
-    kind = "without" if remove else "with twice"
     return scan.derived(f"{scan.name}+{'minus' if remove else 'plus'}_{upper}{lower}",
-                        f"{kind} the segment between {upper}'s and {lower}'s centres",
                         voxels=np.ascontiguousarray(new_voxels), labels=np.ascontiguousarray(new_labels), ijk_to_ras=ijk_to_ras)
 
 
@@ -291,14 +285,12 @@ def _renamed_after_splice(labels: np.ndarray, joined_at: int, upper: str, lower:
 
 def header_flipped(scan: LabelledScan) -> LabelledScan:
     """The slices in reverse order under the same header: head and feet swapped, as in a wrong header."""
-    return scan.derived(f"{scan.name}+header_flipped", "slices reversed under the same header (anatomy upside down)",
-                        voxels=scan.voxels[::-1].copy(), labels=scan.labels[::-1].copy())
+    return scan.derived(f"{scan.name}+header_flipped", voxels=scan.voxels[::-1].copy(), labels=scan.labels[::-1].copy())
 
 
 def mirrored_left_right(scan: LabelledScan) -> LabelledScan:
     """Left and right swapped under the same header."""
-    return scan.derived(f"{scan.name}+mirrored", "left and right swapped under the same header",
-                        voxels=scan.voxels[:, :, ::-1].copy(), labels=scan.labels[:, :, ::-1].copy())
+    return scan.derived(f"{scan.name}+mirrored", voxels=scan.voxels[:, :, ::-1].copy(), labels=scan.labels[:, :, ::-1].copy())
 
 
 def read_labelled_scan(folder) -> LabelledScan:
@@ -307,16 +299,13 @@ def read_labelled_scan(folder) -> LabelledScan:
 
     import SimpleITK as sitk
 
-    from L3SpotterLib.geometry import ijk_to_ras_from_lps
+    from L3SpotterLib.volume_io import load_ct
 
     folder = Path(folder)
-    ct = sitk.ReadImage(str(folder / "ct.nii.gz"))
-    labels = sitk.ReadImage(str(folder / "vertebrae.nii.gz"))
-    if ct.GetSize() != labels.GetSize():
-        raise VariantError(f"{folder}: the CT {ct.GetSize()} and its labels {labels.GetSize()} differ in size")
-    ijk_to_ras = ijk_to_ras_from_lps(ct.GetOrigin(), ct.GetSpacing(), ct.GetDirection())
-    return LabelledScan(sitk.GetArrayFromImage(ct).astype(np.int16), sitk.GetArrayFromImage(labels).astype(np.int16),
-                        ijk_to_ras, name=folder.name)
+    ct = load_ct(folder / "ct.nii.gz")  # the engine's own reader and checks
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "vertebrae.nii.gz")))
+    # LabelledScan checks that the two grids have the same shape.
+    return LabelledScan(np.asarray(ct.voxels, dtype=np.int16).copy(), labels.astype(np.int16), ct.geometry.ijk_to_ras, name=folder.name)
 
 
 def labelled_phantom(seed: int, **overrides) -> LabelledScan:
