@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from L3SpotterLib.detector import L3Detector
+from L3SpotterLib.geometry import VolumeGeometry
 from L3SpotterLib.phantom import generate_phantom
+from L3SpotterLib.pipeline import input_range_problems
 from L3SpotterLib.result import STATUS_ERROR
 
 
@@ -40,3 +43,27 @@ def test_slices_thicker_than_the_card_allows_make_any_answer_uncertain(random_cn
     assert result.status != "found"
     ordinary = detector.detect_array(phantom.ct, phantom.ijk_to_ras, source="ordinary")
     assert "outside" not in ordinary.message
+
+
+class _CardWithLimits:
+    valid_input = {"slice_thickness_mm": [0.5, 6.0], "pixel_mm": [0.2, 3.0], "in_plane_field_mm": [150.0, None]}
+
+
+def test_a_field_of_view_narrower_than_the_card_allows_is_named_and_a_wide_one_has_no_upper_limit():
+    narrow = input_range_problems(_CardWithLimits(), 1.0, 0.6, in_plane_field_mm=114.0)
+    assert narrow == [
+        "the in-plane field of view is 114 mm, narrower than 150 mm: the ribs and iliac wings are cut at its edges, "
+        "and this model has not been shown to find L3 on real scans this narrow"
+    ]
+    assert input_range_problems(_CardWithLimits(), 1.0, 0.6, in_plane_field_mm=150.0) == []
+    assert input_range_problems(_CardWithLimits(), 1.0, 0.6, in_plane_field_mm=900.0) == []
+    assert input_range_problems(_CardWithLimits(), 8.0, 0.6, in_plane_field_mm=400.0) == [
+        "the slice thickness 8 mm lies outside the 0.5-6 mm this model was measured on"
+    ]
+
+
+def test_the_in_plane_field_is_the_narrower_of_the_left_right_and_front_back_extents():
+    # 120 x 100 voxels of 0.8 x 1.5 mm in plane (i left-right, j front-back), 40 slices of 2.5 mm.
+    geometry = VolumeGeometry(np.diag([-0.8, -1.5, 2.5, 1.0]), (120, 100, 40))
+    assert geometry.in_plane_field_mm == pytest.approx(96.0)
+    assert VolumeGeometry(np.diag([-1.5, -0.8, 2.5, 1.0]), (120, 100, 40)).in_plane_field_mm == pytest.approx(80.0)

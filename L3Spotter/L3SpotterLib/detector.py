@@ -118,7 +118,7 @@ class L3Detector:
         localisation = locate(stacked, self.model, stride_px, progress)
         timings["locate"] = time.perf_counter() - started
         pixel_mm = float(max(geometry.spacing_mm[geometry.lr_axis], geometry.spacing_mm[geometry.ap_axis]))
-        outside = input_range_problems(card, geometry.slice_thickness_mm, pixel_mm)
+        outside = input_range_problems(card, geometry.slice_thickness_mm, pixel_mm, geometry.in_plane_field_mm)
         if outside and localisation.status == STATUS_FOUND:
             localisation.status = STATUS_UNCERTAIN
         localisation.reasons.extend(outside)

@@ -135,6 +135,12 @@ class VolumeGeometry:
         """Distance in z between neighbouring slices (the slice axis's S component, in mm)."""
         return abs(float(self.ijk_to_ras[2, self.slice_axis]))
 
+    @property
+    def in_plane_field_mm(self) -> float:
+        """The narrower of the scan's left-right and front-back extents (voxel count x spacing), in mm."""
+        spacing = self.spacing_mm
+        return float(min(self.shape_ijk[axis] * spacing[axis] for axis in (self.lr_axis, self.ap_axis)))
+
     def _centre_ijk(self) -> np.ndarray:
         return (np.asarray(self.shape_ijk, dtype=float) - 1.0) / 2.0
 

@@ -45,7 +45,8 @@ class ModelCard:
     # The vertebra count (networks.LevelMapNetwork) that must agree with the windows: its weights file and
     # SHA-256, how it was trained and how well it counts; {} for a model without one.
     vertebra_count: dict = field(default_factory=dict)
-    # The inputs the model was measured on: {"slice_thickness_mm": [low, high], "pixel_mm": [low, high]};
+    # The inputs the model was measured on: {"slice_thickness_mm": [low, high], "pixel_mm": [low, high],
+    # "in_plane_field_mm": [low, None]};
     # outside them an answer is uncertain, whatever its confidence. {} for no limits.
     valid_input: dict = field(default_factory=dict)
     training_data: dict = field(default_factory=dict)

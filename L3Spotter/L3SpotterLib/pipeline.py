@@ -78,16 +78,31 @@ def window_stride_problem(stride_px: int, card) -> str | None:
     return None
 
 
-def input_range_problems(card, slice_thickness_mm: float, pixel_mm: float) -> list[str]:
-    """Where a scan lies outside what the model was measured on (the card's ``valid_input``)."""
+def input_range_problems(card, slice_thickness_mm: float, pixel_mm: float, in_plane_field_mm: float | None = None) -> list[str]:
+    """Where a scan lies outside what the model was measured on (the card's ``valid_input``).
+
+    Each range is ``[low, high]``; a ``high`` of None sets no upper limit.
+    """
     problems = []
     ranges = getattr(card, "valid_input", None) or {}
     for name, value, words in (("slice_thickness_mm", slice_thickness_mm, "slice thickness"), ("pixel_mm", pixel_mm, "in-plane pixel size")):
-        if name in ranges:
+        if name in ranges and _outside(value, ranges[name]):
             low, high = ranges[name]
-            if not low <= value <= high:
-                problems.append(f"the {words} {value:g} mm lies outside the {low:g}-{high:g} mm this model was measured on")
+            problems.append(f"the {words} {value:g} mm lies outside the {low:g}-{high:g} mm this model was measured on")
+    if in_plane_field_mm is not None and "in_plane_field_mm" in ranges and _outside(in_plane_field_mm, ranges["in_plane_field_mm"]):
+        low, _ = ranges["in_plane_field_mm"]
+        # A narrow reconstruction on the spine (lumbar-spine CT) cuts the ribs and the iliac wings; on the real
+        # abdominal scan cut to 100-126 mm the windows missed L3 by 23-86 mm (benchmarks/real_scan_variants.py).
+        problems.append(
+            f"the in-plane field of view is {in_plane_field_mm:.0f} mm, narrower than {low:g} mm: the ribs and iliac wings "
+            "are cut at its edges, and this model has not been shown to find L3 on real scans this narrow"
+        )
     return problems
+
+
+def _outside(value: float, limits) -> bool:
+    low, high = limits
+    return value < low or (high is not None and value > high)
 
 
 @dataclass
