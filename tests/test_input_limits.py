@@ -67,3 +67,24 @@ def test_the_in_plane_field_is_the_narrower_of_the_left_right_and_front_back_ext
     geometry = VolumeGeometry(np.diag([-0.8, -1.5, 2.5, 1.0]), (120, 100, 40))
     assert geometry.in_plane_field_mm == pytest.approx(96.0)
     assert VolumeGeometry(np.diag([-1.5, -0.8, 2.5, 1.0]), (120, 100, 40)).in_plane_field_mm == pytest.approx(80.0)
+
+
+def test_outside_the_cards_limits_not_in_view_becomes_uncertain_without_a_fiducial(random_cnn4_model, totalseg_case, tmp_path):
+    """The lumbar-spine CT of issue 13 (114 mm wide) was answered not_in_view: where the model was not
+    measured, "no L3 here" is no more trustworthy than an L3 found."""
+    detector = L3Detector(random_cnn4_model, device="cpu")
+    assert detector.detect_path(totalseg_case / "ct.nii.gz").status == "not_in_view"  # the untrained network sees no ramp
+    card = json.loads(random_cnn4_model.read_text())
+    card["valid_input"] = {"in_plane_field_mm": [400.0, None]}  # wider than this 303 x 366 mm scan
+    limited = tmp_path / random_cnn4_model.name
+    limited.write_text(json.dumps(card))
+    limited.with_suffix(".pt").write_bytes(random_cnn4_model.with_suffix(".pt").read_bytes())
+    result = L3Detector(limited, device="cpu").detect_path(totalseg_case / "ct.nii.gz")
+    assert result.status == "uncertain", result.summary()
+    assert result.l3_slice is None and result.l3_z_ras_mm is None and result.l3_point_ras_mm is None
+    assert result.l3_position == "unknown"
+    assert result.message.split("; ") == [
+        "L3 was not located (the windows place it beyond the scan's edge), which is no evidence that it lies outside a scan like this one",
+        "the in-plane field of view is 303 mm, narrower than 400 mm: the ribs and iliac wings are cut at its edges, "
+        "and this model has not been shown to find L3 on real scans this narrow",
+    ]

@@ -22,9 +22,9 @@ from .geometry import VolumeGeometry
 from .inference import DEFAULT_BATCH_SIZE
 from .mip import Projection, project_views
 from .model_card import resolve_card_path
-from .pipeline import LoadedModel, Localisation, input_range_problems, locate, window_predictions, window_stride_problem
+from .pipeline import LoadedModel, Localisation, apply_input_limits, input_range_problems, locate, window_predictions, window_stride_problem
 from .spine_point import vertebra_point_ras
-from .result import STATUS_FOUND, STATUS_NOT_IN_VIEW, STATUS_UNCERTAIN, DetectionResult, WindowTrace, error_result
+from .result import STATUS_NOT_IN_VIEW, DetectionResult, WindowTrace, error_result
 from .volume_io import load_ct
 
 
@@ -118,10 +118,7 @@ class L3Detector:
         localisation = locate(stacked, self.model, stride_px, progress)
         timings["locate"] = time.perf_counter() - started
         pixel_mm = float(max(geometry.spacing_mm[geometry.lr_axis], geometry.spacing_mm[geometry.ap_axis]))
-        outside = input_range_problems(card, geometry.slice_thickness_mm, pixel_mm, geometry.in_plane_field_mm)
-        if outside and localisation.status == STATUS_FOUND:
-            localisation.status = STATUS_UNCERTAIN
-        localisation.reasons.extend(outside)
+        apply_input_limits(localisation, input_range_problems(card, geometry.slice_thickness_mm, pixel_mm, geometry.in_plane_field_mm))
         return self._result(localisation, voxels, geometry, projections, source, series, stride_px, timings)
 
     def _result(self, localisation: Localisation, voxels, geometry: VolumeGeometry, projections: list[Projection],

@@ -100,6 +100,25 @@ def input_range_problems(card, slice_thickness_mm: float, pixel_mm: float, in_pl
     return problems
 
 
+def apply_input_limits(localisation: "Localisation", problems: list[str]) -> None:
+    """Outside what the model was measured on, neither ``found`` nor ``not_in_view`` is trusted: both become
+    ``uncertain`` with ``problems`` as reasons. An L3 the engine did not locate gets no fiducial."""
+    if not problems:
+        return
+    if localisation.status == STATUS_NOT_IN_VIEW:
+        localisation.status = STATUS_UNCERTAIN
+        localisation.l3_row = None
+        localisation.l3_position = "unknown"
+        # The not_in_view reason ("L3 lies below the scan") would read as a fact; here it is not one.
+        localisation.reasons[:] = [
+            "L3 was not located (the windows place it beyond the scan's edge), which is no evidence that it lies "
+            "outside a scan like this one"
+        ]
+    elif localisation.status == STATUS_FOUND:
+        localisation.status = STATUS_UNCERTAIN
+    localisation.reasons.extend(problems)
+
+
 def _outside(value: float, limits) -> bool:
     low, high = limits
     return value < low or (high is not None and value > high)
