@@ -192,3 +192,19 @@ def test_realistic_phantom_projections_have_their_own_cache_key_and_pixels(tmp_p
     assert projection.slice_thickness_mm == pytest.approx(geometry.slice_thickness_mm)
     [expected] = project_views(phantom.ct, geometry, ("frontal",), grid)
     np.testing.assert_allclose(projection.pixels[0], expected.pixels, atol=1e-3)  # the cache stores float16
+
+
+def test_a_narrow_field_leaves_air_beyond_its_half_width_in_every_view():
+    from training.window_sampler import Augmentation
+
+    projection = TrainingProjection(np.ones((2, 300, 160), dtype=np.float32), 150.0)
+    plain = dict(flip_probability=0.0, gain_range=(1, 1), gamma_range=(1, 1), offset_range=(0, 0), noise_sd_range=(0, 0),
+                 z_blur_probability=0.0, max_bright_spots=0, shift_px_range=(0, 0), width_scale_range=(1, 1), crop_probability=0.0)
+    narrow = Augmentation(narrow_field_probability=1.0, narrow_field_half_width_px_range=(30.0, 30.0), narrow_field_centre_shift_px=0.0, **plain)
+    window, _ = WindowSampler([projection], 64, seed=1, augmentation=narrow, share_with_l3=1.0).window(projection)
+    columns_in_field = np.abs(np.arange(160) - 79.5) <= 30.0
+    for view in window:
+        rows_in_scan = view[:, columns_in_field].max(axis=1) > 0  # a window may reach past the scan's ends
+        assert rows_in_scan.sum() > 32
+        assert np.all(view[rows_in_scan][:, columns_in_field] == 1.0)
+        assert np.all(view[:, ~columns_in_field] == 0.0)

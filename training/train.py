@@ -52,6 +52,7 @@ class TrainingSettings:
     validation_stride_px: int = 4
     head_dropout: float = 0.0  # 0.2 bent the outputs and cost accuracy (README, "The shipped model")
     seed: int = 0
+    augmentation: Augmentation = field(default_factory=Augmentation)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--patience", type=int, default=8, help="validations without improvement before stopping")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop training after this long (then export the best)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--narrow-field-probability", type=float, default=0.0,
+                        help="share of training windows cut to a 100-200 mm field on the skeleton's centre (default 0: none)")
     parser.add_argument("--head-dropout", type=float, default=0.0, help="dropout before the head's last layer, in training (default 0: none)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads for torch (default: every core)")
@@ -122,7 +125,7 @@ def train_model(
     network = WindowRegressor(shape.backbone, n_views=len(shape.views), head_dropout=settings.head_dropout)
     initialisation = initialise(network, settings.pretrained)
     frontal_channel = shape.views.index("frontal") if "frontal" in shape.views else None
-    sampler = WindowSampler(train_projections, shape.window_height_px, seed=settings.seed, augmentation=Augmentation(), frontal_channel=frontal_channel)
+    sampler = WindowSampler(train_projections, shape.window_height_px, seed=settings.seed, augmentation=settings.augmentation, frontal_channel=frontal_channel)
     in_view = [projection for projection in val_projections if projection.in_view]
 
     def validate(model) -> float:
@@ -169,6 +172,7 @@ def main(argv=None) -> int:
         ),
         seed=args.seed,
         head_dropout=args.head_dropout,
+        augmentation=Augmentation(narrow_field_probability=args.narrow_field_probability),
     )
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     network, record = train_model(train_projections, val_projections, settings, device, checkpoint)
@@ -186,6 +190,7 @@ def main(argv=None) -> int:
         "train_seconds": record["train_seconds"],
         "fit": asdict(settings.fit),
         "head_dropout": settings.head_dropout,
+        "narrow_field_probability": settings.augmentation.narrow_field_probability,
     }
     card.accuracy = {"validation_mean_error_mm": record["best_validation_error_mm"]}
     if any(projection.in_view for projection in val_projections):

@@ -11,7 +11,10 @@ not. Augmentations, each drawn per window:
 * blur along z (thick slices: a 5 mm slice smears the MIP over more than two 2 mm rows),
 * width scale and sideways shift (body build, centring of the skeleton),
 * bright spots (calcifications, clips, contrast in bowel or vessels) the model must learn to ignore,
-* intensity gain, gamma and offset (scanner, contrast phase, bone density), and Gaussian noise.
+* intensity gain, gamma and offset (scanner, contrast phase, bone density), and Gaussian noise,
+* optionally, a narrow field: every column further from the skeleton's centre than a drawn half width set
+  to air in each view, as a reconstruction of 100-200 mm on the spine leaves it (ribs and iliac wings
+  cut). Off by default; the real abdominal scan cut to 100-126 mm is missed by a model trained without it.
 """
 
 from __future__ import annotations
@@ -54,6 +57,11 @@ class Augmentation:
     width_scale_range: tuple[float, float] = (0.85, 1.15)
     shift_px_range: tuple[float, float] = (-8.0, 8.0)
     max_bright_spots: int = 3
+    narrow_field_probability: float = 0.0
+    # Half the field's width in projection columns (2 mm each on the shipped grid: fields of 100-200 mm),
+    # and how far each view's field centre may lie from the projection's centre column (the skeleton's).
+    narrow_field_half_width_px_range: tuple[float, float] = (25.0, 50.0)
+    narrow_field_centre_shift_px: float = 5.0
 
 
 NO_AUGMENTATION = Augmentation(
@@ -188,6 +196,9 @@ class WindowSampler:
             window[:, inside, :] = self.pixel_augmenter.augment_intensity(rows_inside)
         if self.frontal_channel is not None and rng.random() < aug.flip_probability:
             window[self.frontal_channel] = window[self.frontal_channel, :, ::-1]
+        # Drawn only when enabled, so that the default keeps the random stream (and trained models) as before.
+        if aug.narrow_field_probability > 0 and rng.random() < aug.narrow_field_probability:
+            narrow_field(window, rng, aug)
         return window, target
 
     def _warp(self, height: int) -> np.ndarray:
@@ -201,6 +212,15 @@ class WindowSampler:
         else:
             stretch = np.ones(height)
         return 1.0 / (scale * stretch)
+
+def narrow_field(window: np.ndarray, rng: np.random.Generator, augmentation: Augmentation) -> None:
+    """Set to air, in place, every column of each view beyond one drawn half width of that view's centre."""
+    half_width = rng.uniform(*augmentation.narrow_field_half_width_px_range)
+    columns = np.arange(window.shape[2]) - (window.shape[2] - 1) / 2.0
+    for view in range(window.shape[0]):
+        centre = rng.uniform(-augmentation.narrow_field_centre_shift_px, augmentation.narrow_field_centre_shift_px)
+        window[view][:, np.abs(columns - centre) > half_width] = 0.0
+
 
 def _inverse_monotone(value: float, increasing: np.ndarray) -> float:
     """The (fractional) index at which the increasing sequence reaches ``value``, extrapolated linearly."""
