@@ -213,6 +213,7 @@ class WindowSampler:
             stretch = np.ones(height)
         return 1.0 / (scale * stretch)
 
+
 def narrow_field(window: np.ndarray, rng: np.random.Generator, augmentation: Augmentation) -> None:
     """Set to air, in place, every column of each view beyond one drawn half width of that view's centre."""
     half_width = rng.uniform(*augmentation.narrow_field_half_width_px_range)

@@ -78,7 +78,7 @@ def window_stride_problem(stride_px: int, card) -> str | None:
     return None
 
 
-def input_range_problems(card, slice_thickness_mm: float, pixel_mm: float, in_plane_field_mm: float | None = None) -> list[str]:
+def input_range_problems(card, slice_thickness_mm: float, pixel_mm: float, in_plane_field_mm: float) -> list[str]:
     """Where a scan lies outside what the model was measured on (the card's ``valid_input``).
 
     Each range is ``[low, high]``; a ``high`` of None sets no upper limit.
@@ -89,7 +89,7 @@ def input_range_problems(card, slice_thickness_mm: float, pixel_mm: float, in_pl
         if name in ranges and _outside(value, ranges[name]):
             low, high = ranges[name]
             problems.append(f"the {words} {value:g} mm lies outside the {low:g}-{high:g} mm this model was measured on")
-    if in_plane_field_mm is not None and "in_plane_field_mm" in ranges and _outside(in_plane_field_mm, ranges["in_plane_field_mm"]):
+    if "in_plane_field_mm" in ranges and _outside(in_plane_field_mm, ranges["in_plane_field_mm"]):
         low, _ = ranges["in_plane_field_mm"]
         # A narrow reconstruction on the spine (lumbar-spine CT) cuts the ribs and the iliac wings; on the real
         # abdominal scan cut to 100-126 mm the windows missed L3 by 23-86 mm (benchmarks/real_scan_variants.py).
