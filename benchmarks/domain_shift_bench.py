@@ -21,6 +21,10 @@ no_l3_<kind>                head, head and neck, head to upper chest, neck and c
 narrow_spine                lumbar-spine CTs reconstructed 100-200 mm wide on the spine
 upside_down                 shifted phantoms, L3 in view, the array read feet-first under the
                             same header
+front_back_swapped          shifted phantoms, L3 in view, front and back swapped under the same
+                            header
+lps_read_as_ras             shifted phantoms, L3 in view, front and back and left and right
+                            swapped under the same header (an LPS volume with a RAS header)
 non_anatomical              objects that are not a patient (every kind of
                             ``phantom/non_anatomical.py``)
 ==========================  ==================================================================
@@ -64,6 +68,9 @@ PARTS: dict[str, tuple[str, int]] = {
     },
     "narrow_spine": ("phantoms:{n}:720000:distribution=shifted,fov=lumbar_spine,recon=narrow_spine,coarse_pixel_mm=0.6", 40),
     "upside_down": (f"phantoms:{{n}}:730000:distribution=shifted,l3_in_view=true,header_flipped=true,{PIXELS}", 20),
+    "front_back_swapped": (f"phantoms:{{n}}:735000:distribution=shifted,l3_in_view=true,header_front_back_swapped=true,{PIXELS}", 20),
+    "lps_read_as_ras": (f"phantoms:{{n}}:736000:distribution=shifted,l3_in_view=true,header_front_back_swapped=true,"
+                        f"header_left_right_swapped=true,{PIXELS}", 20),
     "non_anatomical": ("non_anatomical_all:{n}:800000", 40),
 }
 

@@ -97,6 +97,10 @@ def load_scan_under_test(scan: AnnotatedScan, phantom_voxel_mm=None, phantom_pix
         # Evaluation only: the array read the other way along k under the same header (head and feet
         # swapped in the header, as a broken conversion leaves them).
         header_flipped = bool(overrides.pop("header_flipped", False))
+        # Evaluation only: front and back (and left and right) read the other way under the same header, as a
+        # volume written in LPS with a RAS header (a common conversion slip) shows both.
+        front_back_swapped = bool(overrides.pop("header_front_back_swapped", False))
+        left_right_swapped = bool(overrides.pop("header_left_right_swapped", False))
         if phantom_pixel_mm is not None:
             overrides["pixel_spacing_mm"] = phantom_pixel_mm
         phantom = generate_phantom(scan.phantom_seed, voxel_mm=phantom_voxel_mm, **overrides)
@@ -111,6 +115,10 @@ def load_scan_under_test(scan: AnnotatedScan, phantom_voxel_mm=None, phantom_pix
             if true_slice is not None:
                 true_slice = geometry.n_slices - 1 - true_slice
             variants += ";header_flipped=True"
+        for swapped, ijk_axis, name in ((front_back_swapped, geometry.ap_axis, "front_back"), (left_right_swapped, geometry.lr_axis, "left_right")):
+            if swapped:
+                voxels = np.ascontiguousarray(np.flip(voxels, axis=2 - ijk_axis))
+                variants += f";header_{name}_swapped=True"
         return ScanUnderTest(voxels, geometry, scan.case_id, true_z, bool(in_view), true_slice, phantom_l3_visibility(phantom.case), variants)
     from L3SpotterLib.volume_io import load_ct
 
