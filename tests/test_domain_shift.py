@@ -59,6 +59,24 @@ def test_anatomy_upside_down_under_its_header_is_reported_and_still_located(dete
     assert abs(result.l3_slice - true_slice) * 2.0 < WRONG_VERTEBRA_MM
 
 
+@pytest.mark.parametrize("also_left_right", [False, True], ids=["front_back", "lps_read_as_ras"])
+def test_anatomy_with_front_and_back_swapped_under_its_header_is_reported_and_still_located(detector, also_left_right):
+    """Front and back (and left and right: an LPS volume under a RAS header) the other way round: read
+    as the header says, this phantom is not found; read with front and back swapped, it is."""
+    phantom = generate_phantom(950201, voxel_mm=2.0, fov="abdomen_pelvis")
+    geometry = phantom.geometry
+    swapped = np.flip(phantom.ct, 2 - geometry.ap_axis)
+    if also_left_right:
+        swapped = np.flip(swapped, 2 - geometry.lr_axis)
+    result = detector.detect_array(np.ascontiguousarray(swapped), phantom.ijk_to_ras, source="swapped")
+    assert result.status == "uncertain", result.summary()
+    assert result.message.startswith("front and back are swapped relative to the file's header"), result.summary()
+    assert result.count["front_back_swapped"] is True
+    assert abs(result.l3_z_ras_mm - phantom.case["l3_z_ras_mm"]) < WRONG_VERTEBRA_MM
+    plain = detector.detect_array(phantom.ct, phantom.ijk_to_ras, source="plain")
+    assert plain.status == "found" and plain.count["front_back_swapped"] is False, plain.summary()
+
+
 def test_nothing_in_the_non_anatomical_battery_is_found(detector, tmp_path):
     import SimpleITK as sitk
 

@@ -176,6 +176,7 @@ def _count_record(localisation: Localisation, reference: Projection) -> dict:
         "l3_z_ras_mm": None if count.l3_row is None else round(float(reference.row_to_z_ras_mm(count.l3_row)), 2),
         "mm_per_vertebra": None if count.mm_per_level is None else round(count.mm_per_level, 1),
         "orientation": "upside_down" if localisation.upside_down else count.orientation,
+        "front_back_swapped": localisation.front_back_swapped,
         "level_at_answer": localisation.view_levels_at_answer,
         "problems": list(count.problems),
     }

@@ -20,7 +20,10 @@ The answer is ``found`` only when the evidence agrees:
 
 Otherwise the answer is ``uncertain`` with the reasons, or ``not_in_view`` when neither reading finds L3
 in the scan. A file whose anatomy runs feet-to-head along its superior axis is read the other way up and
-reported ``uncertain``, saying so.
+reported ``uncertain``, saying so. An answer that is not ``found`` is read once more with front and back
+the other way round (the lateral view mirrored; the frontal view does not change): a volume written in LPS
+under a RAS header shows its anatomy so. When that reading is ``found``, it is the answer, reported
+``uncertain`` with the header named as the cause.
 """
 
 from __future__ import annotations
@@ -169,6 +172,7 @@ class Localisation:
     count: CountReading | None = None  # both views
     view_levels_at_answer: dict = field(default_factory=dict)  # reading -> level at l3_row
     upside_down: bool = False
+    front_back_swapped: bool = False
     vertebra_phase: float | None = None  # the answer between two discs: 0 on a disc, 0.5 mid-body
 
     @property
@@ -198,18 +202,43 @@ def window_predictions(stacked_views: np.ndarray, model: LoadedModel, stride_px:
 
 
 def locate(stacked_views: np.ndarray, model: LoadedModel, stride_px: int | None = None,
-           progress: Callable[[float], None] | None = None, may_flip: bool = True) -> Localisation:
+           progress: Callable[[float], None] | None = None, may_flip: bool = True, may_swap_front_back: bool = True) -> Localisation:
     """Find L3 on a ``[views, rows, width]`` projection stack (the card's views, on its grid)."""
     stride_px = int(stride_px or model.card.default_stride_px)
     counts = _count_readings(stacked_views, model)
     if may_flip and counts is not None and counts["both"].orientation == "head_down" and _is_spine_but_for_orientation(counts["both"]):
-        flipped = locate(np.ascontiguousarray(stacked_views[:, ::-1]), model, stride_px, progress, may_flip=False)
+        flipped = locate(np.ascontiguousarray(stacked_views[:, ::-1]), model, stride_px, progress, False, may_swap_front_back)
         return _mirrored_rows(flipped, stacked_views.shape[1], model.card.window_height_px)
     tops, predictions = window_predictions(stacked_views, model, stride_px, progress=progress)
     card = model.card
     ramp = match_ramp(tops, predictions, card.window_height_px, stacked_views.shape[1], card.row_mm, card.confidence_threshold)
     localisation = Localisation.from_ramp(ramp, tops, predictions, counts, phase_at(stacked_views, ramp, card.row_mm))
     decide(localisation, counts, card.row_mm, card.confidence_threshold, stacked_views.shape[1])
+    if may_swap_front_back and localisation.status != STATUS_FOUND and "lateral" in card.views:
+        swapped = locate(front_back_swapped(stacked_views, list(card.views)), model, stride_px, None, may_flip, False)
+        if swapped.status == STATUS_FOUND:
+            return _read_front_back_swapped(swapped)
+    return localisation
+
+
+def front_back_swapped(stacked_views: np.ndarray, views: list[str]) -> np.ndarray:
+    """The projection of the volume with front and back the other way round: the lateral view's columns
+    (anterior to posterior) reversed; the frontal view, a max along front-back, is the same."""
+    swapped = stacked_views.copy()
+    lateral = views.index("lateral")
+    swapped[lateral] = stacked_views[lateral][:, ::-1]
+    return np.ascontiguousarray(swapped)
+
+
+def _read_front_back_swapped(localisation: Localisation) -> Localisation:
+    """A ``found`` answer of the front-back swapped reading, as the answer for the file as it is."""
+    localisation.front_back_swapped = True
+    localisation.status = STATUS_UNCERTAIN
+    localisation.reasons.insert(0, (
+        "front and back are swapped relative to the file's header (its anterior axis points to the patient's "
+        "back; left and right are often swapped with them): read with front and back the other way round, "
+        "every check passes, and as the header says they do not"
+    ))
     return localisation
 
 
