@@ -74,6 +74,8 @@ PARTS: dict[str, tuple[str, int]] = {
     "non_anatomical": ("non_anatomical_all:{n}:800000", 40),
 }
 
+SWAPPED_PARTS = ("front_back_swapped", "lps_read_as_ras")
+
 
 def scans_of(spec: str):
     if spec.startswith("non_anatomical_all:"):
@@ -125,6 +127,10 @@ def part_figures(name: str, outcomes) -> dict:
         })
     if name == "upside_down":
         figures["reported_upside_down"] = sum("upside down" in o.message for o in outcomes)
+    # Reported on the parts swapped on purpose, and on any other part where it is said (wrongly there).
+    reported_swapped = sum("front and back are swapped" in o.message for o in outcomes)
+    if name in SWAPPED_PARTS or reported_swapped:
+        figures["reported_front_back_swapped"] = reported_swapped
     return figures
 
 
@@ -152,6 +158,8 @@ def part_lines(name: str, figures: dict) -> list[str]:
         lines += [f"    found without L3: {text}" for text in figures["found_without_l3"]]
     if "reported_upside_down" in figures:
         lines.append(f"  reported upside down: {figures['reported_upside_down']} of {figures['n']}")
+    if "reported_front_back_swapped" in figures:
+        lines.append(f"  reported with front and back swapped: {figures['reported_front_back_swapped']} of {figures['n']}")
     return lines
 
 
@@ -243,7 +251,7 @@ def record_in_card(card_argument: str | None, figures: dict, command: str) -> No
     card_path = resolve_card_path(card_argument)
     card = read_card(card_path)
     card.accuracy["domain_shift"] = {"description": "benchmarks/domain_shift_bench.py (shifted phantom family, archive fields of view, "
-                                                    "narrow reconstructions, upside-down and non-anatomical inputs)", "command": command, **figures}
+                                                    "narrow reconstructions, upside-down, front-back swapped and non-anatomical inputs)", "command": command, **figures}
     write_card(card, card_path)
 
 
