@@ -9,7 +9,7 @@ view mirrored, which is what a volume with front and back swapped under its head
   vertebra (error <= 15 mm) among answers with L3 in view;
 * swapped: the statuses, how often the swap is reported, and the right vertebra.
 
-    .venv/bin/python benchmarks/front_back_study.py          # about 10 min on 2 cores with the stacks cached
+    .venv/bin/python benchmarks/front_back_study.py          # more than 20 min on 2 cores, even with the stacks cached
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def main(argv=None) -> int:
     paths, model = stacks_and_model(args, SHIFTED_IN_VIEW_DATA)
     views = list(model.card.views)
     as_is, swapped = Counter(), Counter()
-    for path in paths:
+    for done, path in enumerate(paths, 1):
+        if done % 50 == 0:
+            print(f"  {done}/{len(paths)} scans", file=sys.stderr, flush=True)
         data = np.load(path)
         stacked, in_view, true_row = data["stacked"], bool(data["in_view"]), float(data["true_row"])
         tally(locate(stacked, model), in_view, true_row, model.card.row_mm, as_is)
